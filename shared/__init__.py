@@ -1,0 +1,1 @@
+"""boothai core: domain, pipeline, ports and adapters, providers. No web framework here."""

@@ -1,0 +1,78 @@
+"""The one settings object. Built once from `BOOTHAI_*` environment variables.
+
+Tests build `Settings(...)` with explicit values instead of patching the environment.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.domain import ProviderName
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOOTHAI_", extra="ignore")
+
+    # --- storage -------------------------------------------------------------------------
+    storage: Literal["embedded", "aws"] = "embedded"
+    data_dir: Path = Path("./boothai-data")
+    s3_bucket: str = ""
+    s3_endpoint_url: str | None = None
+    dynamodb_endpoint_url: str | None = None
+    table_prefix: str = "boothai-"
+    aws_region: str = Field(
+        default="us-east-1",
+        validation_alias=AliasChoices("BOOTHAI_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+    )
+
+    # --- the booth request -----------------------------------------------------------------
+    booth_window_seconds: float = 50.0
+    # The answer must leave this long before the booth gives up.
+    booth_safety_margin_seconds: float = 2.0
+    max_upload_mb: float = 25.0
+    # Decompression-bomb guard: more pixels than this is refused with 413 before decoding.
+    max_pixels: int = 60_000_000
+    public_base_url: str | None = None
+    enabled_providers: list[ProviderName] = Field(default_factory=lambda: list(ProviderName))
+
+    # --- auth and abuse ----------------------------------------------------------------------
+    admin_password: SecretStr | None = None
+    # Key for HMAC-signed media links and webhook tokens; random per data dir if unset.
+    signing_key: SecretStr | None = None
+    auth_failures_allowed: int = 10
+    auth_failure_window_seconds: int = 300
+
+    # --- jobs --------------------------------------------------------------------------------
+    media_link_ttl_seconds: int = 900
+
+    @field_validator("enabled_providers", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else None
+
+    @property
+    def answer_budget_seconds(self) -> float:
+        """Seconds from request arrival until the answer must be on its way."""
+        return max(0.5, self.booth_window_seconds - self.booth_safety_margin_seconds)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @cached_property
+    def frontend_dir(self) -> Path:
+        return REPO_ROOT / "frontend"

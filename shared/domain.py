@@ -1,0 +1,163 @@
+"""Domain types: tenants, slots, jobs, statistics. Plain dataclasses, no storage details."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+SLOTS_PER_PROVIDER = 20
+
+
+class ProviderName(StrEnum):
+    TURBOTEXT = "turbotext"
+    GEMINI = "gemini"
+    DEEPSEEK = "deepseek"
+    QWEN = "qwen"
+    LOCAL = "local"
+
+
+class ProcessingType(StrEnum):
+    FACE_SWAP = "face_swap"
+    BACKGROUND = "background"
+    PROMPT = "prompt"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class JobSource(StrEnum):
+    BOOTH = "booth"
+    TEST = "test"  # the operator's "Try it" button
+
+
+def new_token(nbytes: int = 24) -> str:
+    """An unguessable URL-safe token (192 bits by default)."""
+    return secrets.token_urlsafe(nbytes)
+
+
+def new_job_id() -> str:
+    """Time-ordered id: sorting ids sorts jobs by creation time (newest last)."""
+    return f"{time.time_ns() // 1_000_000:013x}{secrets.token_hex(5)}"
+
+
+def new_upload_password() -> str:
+    # Typed by hand into the booth's settings dialog, so: short, no look-alike characters.
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(12))
+
+
+@dataclass
+class Tenant:
+    name: str
+    password_hash: str
+    upload_password: str
+    created_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class Slot:
+    tenant: str
+    provider: ProviderName
+    index: int
+    upload_token: str
+    type: ProcessingType | None = None
+    prompt: str = ""
+    enabled: bool = False
+    fallback_to_original: bool = False
+    fallback_provider: ProviderName | None = None
+    model: str | None = None
+    reference_key: str | None = None
+    reference_mime: str | None = None
+    updated_at: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return slot_key(self.provider, self.index)
+
+    @property
+    def configured(self) -> bool:
+        return self.type is not None
+
+    def to_item(self) -> dict:
+        item = asdict(self)
+        item["provider"] = str(self.provider)
+        item["type"] = str(self.type) if self.type else None
+        item["fallback_provider"] = str(self.fallback_provider) if self.fallback_provider else None
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict) -> Slot:
+        data = {k: item.get(k) for k in cls.__dataclass_fields__ if k in item}
+        data["provider"] = ProviderName(data["provider"])
+        data["index"] = int(data["index"])
+        data["type"] = ProcessingType(data["type"]) if data.get("type") else None
+        fb = data.get("fallback_provider")
+        data["fallback_provider"] = ProviderName(fb) if fb else None
+        data["updated_at"] = float(data.get("updated_at") or 0)
+        return cls(**data)
+
+
+def slot_key(provider: ProviderName | str, index: int) -> str:
+    return f"{provider}#{index:02d}"
+
+
+@dataclass
+class Job:
+    tenant: str
+    job_id: str
+    provider: ProviderName
+    slot_index: int
+    source: JobSource = JobSource.BOOTH
+    status: JobStatus = JobStatus.QUEUED
+    reason: str = ""
+    type: ProcessingType | None = None
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    provider_ms: int | None = None
+    total_ms: int | None = None
+    original_key: str | None = None
+    result_key: str | None = None
+    # Each provider tried, in order, with its outcome ("done" or a failure reason).
+    attempts: list[dict] = field(default_factory=list)
+
+    def to_item(self) -> dict:
+        item = asdict(self)
+        for name in ("provider", "source", "status", "type"):
+            value = item[name]
+            item[name] = str(value) if value is not None else None
+        return item
+
+    @classmethod
+    def from_item(cls, item: dict) -> Job:
+        data = {k: item.get(k) for k in cls.__dataclass_fields__ if k in item}
+        data["provider"] = ProviderName(data["provider"])
+        data["slot_index"] = int(data["slot_index"])
+        data["source"] = JobSource(data.get("source") or "booth")
+        data["status"] = JobStatus(data["status"])
+        data["type"] = ProcessingType(data["type"]) if data.get("type") else None
+        for name in ("created_at", "started_at", "finished_at"):
+            if data.get(name) is not None:
+                data[name] = float(data[name])
+        for name in ("provider_ms", "total_ms"):
+            if data.get(name) is not None:
+                data[name] = int(data[name])
+        data["attempts"] = list(data.get("attempts") or [])
+        return cls(**data)
+
+
+@dataclass
+class ProviderCounts:
+    done: int = 0
+    failed: int = 0
+    latency_ms_total: int = 0
+
+    @property
+    def average_ms(self) -> int | None:
+        return round(self.latency_ms_total / self.done) if self.done else None

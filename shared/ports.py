@@ -1,0 +1,100 @@
+"""The two storage ports. Adapters are synchronous (sqlite3, boto3, files); the core calls
+them from worker threads so the event loop never blocks.
+
+Tables is DynamoDB-shaped: every item lives in a named table under a partition key `pk`
+and a sort key `sk`, both strings. An item may carry `expires_at` (unix seconds): expired
+items are invisible to reads (DynamoDB deletes them later by TTL; sqlite on read).
+
+ObjectStore is S3-shaped: keys are `/`-separated paths of safe characters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+# Logical table names. Each adapter maps them to physical names with the table prefix.
+TABLES = ("tenants", "slots", "jobs", "stats", "lookups", "throttle")
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*(/[A-Za-z0-9][A-Za-z0-9._\-]*)*$")
+
+
+def check_object_key(key: str) -> str:
+    """Refuse keys that could escape a prefix or a folder (`..`, absolute, odd characters)."""
+    if len(key) > 512 or not _KEY_RE.match(key) or ".." in key:
+        raise ValueError(f"invalid object key: {key!r}")
+    return key
+
+
+class Tables(Protocol):
+    def get(self, table: str, pk: str, sk: str) -> dict[str, Any] | None: ...
+
+    def put(
+        self,
+        table: str,
+        item: dict[str, Any],
+        *,
+        if_absent: bool = False,
+        if_version: int | None = None,
+    ) -> None:
+        """Write a whole item (must contain pk and sk).
+
+        if_absent: fail with ConditionFailed when an item with that key exists.
+        if_version: fail unless the stored item's `version` equals this number.
+        """
+
+    def update(
+        self,
+        table: str,
+        pk: str,
+        sk: str,
+        *,
+        set: dict[str, Any] | None = None,
+        add: dict[str, int] | None = None,
+        expires_at: int | None = None,
+    ) -> dict[str, Any]:
+        """Create-or-update: set attributes and atomically add to numeric counters.
+        Returns the item as stored after the update."""
+
+    def query(
+        self,
+        table: str,
+        pk: str,
+        *,
+        sk_prefix: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+    def delete(self, table: str, pk: str, sk: str) -> None: ...
+
+    def ping(self) -> None:
+        """Raise if the store cannot be reached."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    content_type: str
+
+
+class ObjectStore(Protocol):
+    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    def get(self, key: str) -> bytes:
+        """Raise shared.errors.NotFound when the key is absent."""
+
+    def head(self, key: str) -> ObjectInfo | None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def move(self, src: str, dst: str) -> None: ...
+
+    def list(self, prefix: str) -> list[str]: ...
+
+    def url(self, key: str, expires_in: int) -> str:
+        """A time-limited GET link that a third party (Turbotext) can download."""
+
+    def ping(self) -> None: ...
