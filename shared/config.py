@@ -52,6 +52,26 @@ class Settings(BaseSettings):
     # --- jobs --------------------------------------------------------------------------------
     media_link_ttl_seconds: int = 900
 
+    # --- cloud providers (keys also under their ecosystem names) ------------------------------
+    gemini_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("BOOTHAI_GEMINI_API_KEY", "GEMINI_API_KEY")
+    )
+    gemini_model: str = "gemini-2.5-flash-image"
+    gemini_base_url: str | None = None
+    turbotext_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BOOTHAI_TURBOTEXT_API_KEY", "TURBOTEXT_API_KEY"),
+    )
+    turbotext_base_url: str = "https://www.turbotext.ru"
+
+    # --- GPU models ------------------------------------------------------------------------------
+    gpu_backend: Literal["modal", "inprocess", "off"] = "off"
+    qwen_edit_model: str = "Qwen/Qwen-Image-Edit-2509"
+    qwen_lightning_lora: str | None = None
+    janus_model: str = "deepseek-ai/Janus-Pro-7B"
+    vision_model_dir: str | None = None
+    modal_app_name: str = "boothai-gpu"
+
     @field_validator("enabled_providers", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
