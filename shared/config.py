@@ -51,6 +51,8 @@ class Settings(BaseSettings):
 
     # --- jobs --------------------------------------------------------------------------------
     media_link_ttl_seconds: int = 900
+    # A fallback provider only starts when at least this much of the window is left.
+    fallback_min_seconds: float = 5.0
 
     # --- cloud providers (keys also under their ecosystem names) ------------------------------
     gemini_api_key: SecretStr | None = Field(

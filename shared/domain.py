@@ -103,6 +103,18 @@ class Slot:
         return cls(**data)
 
 
+def slot_problem(slot: Slot) -> str | None:
+    """Why this slot cannot process a photo as configured, or None when it can."""
+    where = f"slot {slot.index} on the {slot.provider} tab"
+    if slot.type is None:
+        return f"{where} has no processing type yet"
+    if slot.type in (ProcessingType.FACE_SWAP, ProcessingType.BACKGROUND) and not slot.reference_key:
+        return f"{where} needs a reference image for {slot.type.replace('_', ' ')}"
+    if slot.type is ProcessingType.PROMPT and not slot.prompt.strip():
+        return f"{where} needs a prompt"
+    return None
+
+
 def slot_key(provider: ProviderName | str, index: int) -> str:
     return f"{provider}#{index:02d}"
 

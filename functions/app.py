@@ -1,0 +1,121 @@
+"""App factories. `create_app` mounts every function in one FastAPI app (boothai serve);
+`create_function_app` wraps a single router for its own Lambda function."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from functions.deps import get_services, install_services
+from shared.config import Settings
+from shared.services import Services, build_services
+
+log = logging.getLogger("boothai")
+
+# The functions `boothai serve` mounts, in order. A module missing from this build is skipped.
+FUNCTION_MODULES = ("health", "ingest", "admin", "media", "webhooks", "images", "vision", "ui")
+
+
+class ArrivalTime:
+    """Stamp each request with its monotonic arrival time: the booth deadline counts from
+    here, before the body is read (a 12 MB upload on venue Wi-Fi takes seconds)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope.setdefault("state", {})["received_at"] = time.monotonic()
+        await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """Refuse bodies over the limit before they are read: by Content-Length at once, and by
+    counting for chunked uploads that do not declare one."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await self._too_large(scope, receive, send)
+        seen = 0
+
+        async def counting_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _BodyTooLarge:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit_mb = self.max_bytes / 1024 / 1024
+        response = PlainTextResponse(
+            f"upload too large; the limit is {limit_mb:.0f} MB\n", status_code=413,
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _limits(app: FastAPI, settings: Settings) -> ASGIApp:
+    # Multipart framing adds a little over the file itself.
+    return ArrivalTime(BodyLimit(app, settings.max_upload_bytes + 64 * 1024))
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> ASGIApp:
+    settings = settings or (services.settings if services else Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        current = get_services()
+        await current.aclose()
+
+    services = services or build_services(settings)
+    install_services(services)
+    app = FastAPI(
+        title="boothai",
+        version="0.1.0",
+        summary="Photobooth AI relay, image-edit and vision APIs",
+        lifespan=lifespan,
+    )
+    for name in FUNCTION_MODULES:
+        try:
+            module = importlib.import_module(f"functions.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"functions.{name}":
+                raise
+            continue
+        app.include_router(module.router)
+    app.state.services = services
+    return _limits(app, settings)
+
+
+def create_function_app(*routers: APIRouter) -> ASGIApp:
+    """One Lambda function's app: only its own routers; services built at import."""
+    settings = Settings()
+    app = FastAPI(title="boothai", version="0.1.0")
+    for router in routers:
+        app.include_router(router)
+    return _limits(app, settings)

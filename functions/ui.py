@@ -1,0 +1,41 @@
+"""The operator UI: static files from frontend/, the page itself behind Basic Auth so the
+browser asks for the operator's credentials before anything is shown."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import FileResponse
+from mangum import Mangum
+
+from functions.app import create_function_app
+from functions.deps import CurrentTenant, ServicesDep
+from functions.errors import JsonErrors
+from shared.errors import NotFound
+
+router = APIRouter(tags=["ui"], route_class=JsonErrors, include_in_schema=False)
+
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml",
+          ".png": "image/png", ".ico": "image/x-icon", ".json": "application/json",
+          ".html": "text/html"}
+
+
+@router.get("/", response_class=Response)
+async def index(tenant: CurrentTenant, services: ServicesDep) -> Response:
+    page = services.settings.frontend_dir / "index.html"
+    if not page.is_file():
+        raise NotFound("the operator UI is not installed (frontend/index.html is missing)")
+    return FileResponse(page, media_type="text/html",
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.get("/static/{path:path}", response_class=Response)
+async def static(path: str, services: ServicesDep) -> Response:
+    root = (services.settings.frontend_dir / "static").resolve()
+    target = (root / path).resolve()
+    if root not in target.parents or not target.is_file() or target.suffix not in _TYPES:
+        raise NotFound("no such file")
+    return FileResponse(target, media_type=_TYPES[target.suffix])
+
+
+app = create_function_app(router)
+handler = Mangum(app, lifespan="off")

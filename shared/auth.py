@@ -1,0 +1,81 @@
+"""Operator and booth authentication.
+
+Operator passwords are argon2id hashes. Verifying one costs tens of milliseconds and
+64 MiB by design, and the UI makes many requests, so a successful check is remembered for a
+minute under a key derived from the credentials *and* the stored hash: changing the password
+invalidates it at once. Booth upload passwords are compared in constant time. Failures of
+either are throttled per client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+import anyio
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from shared.domain import Tenant
+from shared.errors import Unauthorized
+from shared.repository import Repository
+from shared.throttle import Throttle
+
+_hasher = PasswordHasher()
+_CACHE_SECONDS = 60.0
+_CACHE_MAX = 1024
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# A well-formed hash to verify against when the user does not exist, so the answer takes the
+# same time whether or not the name is known.
+_DUMMY_HASH = _hasher.hash("no such user")
+
+
+class Authenticator:
+    def __init__(self, repo: Repository, throttle: Throttle) -> None:
+        self.repo = repo
+        self.throttle = throttle
+        self._verified: dict[str, float] = {}
+
+    def _cache_key(self, tenant: Tenant, password: str) -> str:
+        material = f"{tenant.name}\0{password}\0{tenant.password_hash}".encode()
+        return hashlib.sha256(material).hexdigest()
+
+    async def operator(self, username: str, password: str, client: str) -> Tenant:
+        """The tenant for Basic Auth credentials, or Unauthorized / TooManyAttempts."""
+        await self.throttle.check("login", client)
+        tenant = await self.repo.get_tenant(username) if username else None
+        if tenant is not None:
+            key = self._cache_key(tenant, password)
+            if self._verified.get(key, 0.0) > time.monotonic():
+                return tenant
+            ok = await anyio.to_thread.run_sync(verify_password, tenant.password_hash, password)
+        else:
+            await anyio.to_thread.run_sync(verify_password, _DUMMY_HASH, password)
+            ok = False
+        if not ok:
+            await self.throttle.failed("login", client)
+            raise Unauthorized("wrong user name or password")
+        if len(self._verified) >= _CACHE_MAX:
+            self._verified.clear()
+        self._verified[key] = time.monotonic() + _CACHE_SECONDS
+        return tenant
+
+    async def booth(self, tenant: Tenant, supplied: str, client: str) -> None:
+        """Check the upload password a booth sent with its photo."""
+        await self.throttle.check("upload", client)
+        if not hmac.compare_digest(supplied.encode(), tenant.upload_password.encode()):
+            await self.throttle.failed("upload", client)
+            raise Unauthorized("wrong upload password")

@@ -1,0 +1,166 @@
+"""Image intake: decide what an upload is by decoding it, bound its size, honour EXIF
+orientation, and downscale once to what the provider needs.
+
+The fast path matters (a booth may post 24 MP JPEGs): a JPEG that is already small enough
+and upright is validated by a draft-mode decode (libjpeg scales DCT blocks, so it reads the
+whole stream but builds a 1/8-size image) and passed on byte-for-byte. Everything else is
+decoded once at the smallest draft scale that still covers the target, rotated, resized
+and encoded once.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from shared.errors import PayloadTooLarge, UnsupportedMedia
+
+# Our own pixel limit is checked before any decode; Pillow's bomb guard would only warn.
+Image.MAX_IMAGE_PIXELS = None
+
+ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png",
+                    "WEBP": "image/webp"}
+_ORIENTATION_TAG = 0x0112
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    data: bytes
+    mime: str
+    width: int
+    height: int
+
+    @property
+    def extension(self) -> str:
+        return extension_for(self.mime)
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    format: str
+    mime: str
+    width: int
+    height: int
+    orientation: int
+
+
+def extension_for(mime: str) -> str:
+    return {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}.get(mime, "bin")
+
+
+def sniff_mime(data: bytes) -> str | None:
+    """Format from magic numbers; providers sometimes mislabel what they send back."""
+    if data[:3] == b"\xff\xd8\xff":
+        return "image/jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # EXIF quirks of camera files are not our concern
+            return Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise UnsupportedMedia("the upload is not a JPEG or PNG image") from exc
+
+
+def read_header(data: bytes, *, max_pixels: int) -> ImageHeader:
+    """Parse only the header: format, size, orientation. Refuses bombs before decoding."""
+    if not data:
+        raise UnsupportedMedia("the upload is empty")
+    img = _open(data)
+    fmt = img.format or ""
+    if fmt not in ACCEPTED_FORMATS:
+        raise UnsupportedMedia(f"unsupported image format {fmt or 'unknown'}; send JPEG or PNG")
+    width, height = img.size
+    if width * height > max_pixels:
+        raise PayloadTooLarge(
+            f"image is {width}x{height} ({width * height / 1e6:.0f} MP); "
+            f"the limit is {max_pixels / 1e6:.0f} MP"
+        )
+    try:
+        orientation = int(img.getexif().get(_ORIENTATION_TAG, 1))
+    except Exception:  # a broken EXIF block must not sink an otherwise good photo
+        orientation = 1
+    return ImageHeader(fmt, ACCEPTED_FORMATS[fmt], width, height, orientation)
+
+
+def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _decode(data: bytes, header: ImageHeader, target: tuple[int, int] | None) -> Image.Image:
+    img = _open(data)
+    try:
+        if header.mime == "image/jpeg" and target:
+            # Rotation by 90° swaps the axes, so ask the draft for the larger of both sides.
+            side = max(target)
+            img.draft("RGB", (side, side) if header.orientation in (5, 6, 7, 8) else target)
+        img.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise UnsupportedMedia("the image is damaged or truncated") from exc
+    return img
+
+
+def encode(img: Image.Image, *, keep_alpha: bool, quality: int = 90) -> tuple[bytes, str]:
+    out = io.BytesIO()
+    if keep_alpha and img.mode in ("RGBA", "LA", "P"):
+        img.save(out, format="PNG", compress_level=3)
+        return out.getvalue(), "image/png"
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    img.save(out, format="JPEG", quality=quality)
+    return out.getvalue(), "image/jpeg"
+
+
+def prepare_photo(data: bytes, *, max_side: int, max_pixels: int) -> PreparedImage:
+    """Validate the guest photo and return it upright, no larger than `max_side`."""
+    header = read_header(data, max_pixels=max_pixels)
+    upright = header.orientation in (0, 1)
+    small_enough = max(header.width, header.height) <= max_side
+
+    if upright and small_enough and header.mime in ("image/jpeg", "image/png"):
+        # Validate by decoding (a truncated or corrupt file fails here), then pass the bytes on
+        # untouched: no re-encode, no quality loss, alpha kept.
+        small = (max(1, header.width // 8), max(1, header.height // 8))
+        _decode(data, header, small)
+        return PreparedImage(data, header.mime, header.width, header.height)
+
+    target = _fit(header.width, header.height, max_side)
+    img = _decode(data, header, target)
+    img = ImageOps.exif_transpose(img)
+    has_alpha = img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info)
+    img = img.convert("RGBA" if has_alpha else "RGB")
+    size = _fit(img.width, img.height, max_side)
+    if size != img.size:
+        img = img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    encoded, mime = encode(img, keep_alpha=has_alpha)
+    return PreparedImage(encoded, mime, img.width, img.height)
+
+
+def prepare_reference(data: bytes, *, max_pixels: int, max_side: int = 4096) -> PreparedImage:
+    """A slot's reference image: validated, upright, at most `max_side`."""
+    return prepare_photo(data, max_side=max_side, max_pixels=max_pixels)
+
+
+def thumbnail(data: bytes, *, side: int = 256, max_pixels: int) -> bytes:
+    header = read_header(data, max_pixels=max_pixels)
+    img = _decode(data, header, (side, side))
+    img = ImageOps.exif_transpose(img).convert("RGB")
+    img.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return encode(img, keep_alpha=False, quality=80)[0]
+
+
+def load_rgb(data: bytes) -> Image.Image:
+    """Decode bytes the pipeline already validated (for providers that work on pixels)."""
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img

@@ -1,0 +1,282 @@
+"""The booth pipeline: one guest photo in, one processed photo out, inside the booth window.
+
+    1. Check the slot can run                     → SlotNotReady (409)
+    2. Validate and prepare the photo             → UnsupportedMedia (415) / PayloadTooLarge (413)
+    3. Store the original and open the job        → StorageUnavailable (503); nothing reached a provider
+    4. Run the provider, then the fallback one    → under the deadline
+    5. Success: store the result, close the job, count it
+    6. Failure: close the job with its reason, move the original to trash/, count it;
+       answer with the original photo when the slot opts in, else raise (502 / 504)
+
+Every job ends done or failed. The answer never waits past the window: bookkeeping that
+is still running when time is up finishes in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import anyio
+
+from shared.config import Settings
+from shared.domain import (
+    Job,
+    JobSource,
+    JobStatus,
+    ProviderName,
+    Slot,
+    new_job_id,
+    slot_problem,
+)
+from shared.errors import (
+    BoothaiError,
+    DeadlineExceeded,
+    NotFound,
+    ProviderFailed,
+    SlotNotReady,
+    StorageUnavailable,
+)
+from shared.images import PreparedImage, extension_for, prepare_photo, sniff_mime
+from shared.ports import ObjectStore
+from shared.providers import ProviderRegistry
+from shared.providers.base import Provider, ProviderImage, ProviderJob
+from shared.repository import Repository, utc_day
+
+log = logging.getLogger("boothai.pipeline")
+T = TypeVar("T")
+
+# Decoding and compositing are CPU-bound: no more at once than there are cores to run them.
+_CPU = anyio.CapacityLimiter(2)
+_IO = anyio.CapacityLimiter(64)
+
+
+@dataclass(frozen=True)
+class BoothAnswer:
+    image: bytes
+    mime: str
+    job: Job
+    served_original: bool = False
+
+
+class BoothPipeline:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        repo: Repository,
+        store: ObjectStore,
+        providers: ProviderRegistry,
+    ) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.store = store
+        self.providers = providers
+        self._background: set[asyncio.Task] = set()
+        self._references: dict[tuple[str, float], bytes] = {}
+
+    async def process(
+        self,
+        slot: Slot,
+        upload: bytes,
+        *,
+        received_at: float,
+        source: JobSource = JobSource.BOOTH,
+    ) -> BoothAnswer:
+        """`received_at` is the time.monotonic() at which the request arrived."""
+        answer_by = received_at + self.settings.answer_budget_seconds
+        # Keep a moment after the provider for storing the result and closing the job.
+        reserve = min(1.5, 0.1 * self.settings.answer_budget_seconds)
+        provider_deadline = answer_by - reserve
+
+        # 1. Check the slot can run
+        attempts = self._providers_for(slot, check_enabled=source is JobSource.BOOTH)
+
+        # 2. Validate and prepare the photo
+        max_side = min(p.max_side for p in attempts)
+        photo = await anyio.to_thread.run_sync(
+            lambda: prepare_photo(upload, max_side=max_side, max_pixels=self.settings.max_pixels),
+            limiter=_CPU,
+        )
+
+        # 3. Store the original and open the job — before any provider runs
+        now = time.time()
+        job = Job(tenant=slot.tenant, job_id=new_job_id(), provider=slot.provider,
+                  slot_index=slot.index, source=source, type=slot.type, created_at=now)
+        original_mime = sniff_mime(upload) or photo.mime
+        job.original_key = (
+            f"originals/{slot.tenant}/{utc_day(now)}/{job.job_id}.{extension_for(original_mime)}"
+        )
+        await self._within(answer_by, self._put(job.original_key, upload, original_mime),
+                           what="storing the photo")
+        await self._within(answer_by, self.repo.put_job(job), what="recording the job")
+        reference = await self._within(answer_by, self._reference(slot),
+                                       what="loading the reference image")
+
+        # 4. Run the provider, then the fallback one, under the deadline
+        job.status, job.started_at = JobStatus.RUNNING, time.time()
+        await self._within(answer_by, self.repo.put_job(job), what="recording the job")
+        result, error = await self._attempt_all(job, slot, attempts, photo, reference,
+                                                provider_deadline)
+
+        # 5. Success: store the result, close the job, count it
+        if result is not None:
+            return await self._succeed(job, result, answer_by, received_at)
+
+        # 6. Failure: close the job, trash the original, answer the original or an error
+        await self._fail(job, error, answer_by, received_at)
+        if slot.fallback_to_original:
+            return BoothAnswer(upload, original_mime, job, served_original=True)
+        raise error
+
+    # -- stage helpers ---------------------------------------------------------------------------
+    def _providers_for(self, slot: Slot, *, check_enabled: bool) -> list[Provider]:
+        where = f"slot {slot.index} on the {slot.provider} tab"
+        if check_enabled and not slot.enabled:
+            raise SlotNotReady(f"{where} is disabled")
+        problem = slot_problem(slot)
+        if problem:
+            raise SlotNotReady(problem)
+        provider = self.providers.get(slot.provider)
+        if provider is None:
+            reason = self.providers.unavailable.get(slot.provider, "not enabled")
+            raise SlotNotReady(f"the {slot.provider} provider is unavailable: {reason}")
+        chain = [provider]
+        fallback = self.providers.get(slot.fallback_provider) if slot.fallback_provider else None
+        if fallback is not None and slot.type in fallback.types and fallback is not provider:
+            chain.append(fallback)
+        return chain
+
+    async def _attempt_all(
+        self,
+        job: Job,
+        slot: Slot,
+        chain: list[Provider],
+        photo: PreparedImage,
+        reference: bytes | None,
+        deadline: float,
+    ) -> tuple[ProviderImage | None, BoothaiError]:
+        error: BoothaiError = DeadlineExceeded("no provider ran")
+        for position, provider in enumerate(chain):
+            left = deadline - time.monotonic()
+            if position > 0 and left < self.settings.fallback_min_seconds:
+                break
+            started = time.monotonic()
+            request = ProviderJob(
+                job_id=job.job_id, tenant=job.tenant, slot_index=slot.index, type=slot.type,
+                prompt=slot.prompt, photo=photo.data, photo_mime=photo.mime,
+                photo_size=(photo.width, photo.height), deadline=deadline,
+                reference=reference, reference_mime=slot.reference_mime,
+                reference_key=slot.reference_key, model=slot.model,
+            )
+            try:
+                async with asyncio.timeout(max(0.0, left)):
+                    result = await provider.run(request)
+                outcome, error = "done", None
+            except TimeoutError:
+                error = DeadlineExceeded(
+                    f"{provider.name} did not answer within the booth window"
+                )
+                outcome = "deadline"
+            except ProviderFailed as exc:
+                error, outcome = exc, exc.reason
+            except Exception:  # a provider bug must still end the job cleanly
+                log.exception("provider %s crashed on job %s", provider.name, job.job_id)
+                error = ProviderFailed(f"{provider.name}_error", f"{provider.name} failed")
+                outcome = error.reason
+            elapsed_ms = int((time.monotonic() - started) * 1000)
+            job.attempts.append({"provider": str(provider.name), "outcome": outcome,
+                                 "ms": elapsed_ms})
+            self._spawn(self._count(job.tenant, provider.name, error is None, elapsed_ms))
+            if error is None:
+                job.provider_ms = elapsed_ms
+                return result, DeadlineExceeded("")
+        return None, error
+
+    async def _succeed(
+        self, job: Job, result: ProviderImage, answer_by: float, received_at: float
+    ) -> BoothAnswer:
+        mime = sniff_mime(result.data) or result.mime
+        job.result_key = (
+            f"results/{job.tenant}/{utc_day(job.created_at)}/{job.job_id}.{extension_for(mime)}"
+        )
+        job.status, job.finished_at = JobStatus.DONE, time.time()
+        job.total_ms = int((time.monotonic() - received_at) * 1000)
+        await self._within(answer_by, self._put(job.result_key, result.data, mime),
+                           what="storing the result")
+        # The guest gets the photo even if closing the job is slow; it completes after.
+        await self._finish_soon(self.repo.put_job(job), answer_by)
+        return BoothAnswer(result.data, mime, job)
+
+    async def _fail(
+        self, job: Job, error: BoothaiError, answer_by: float, received_at: float
+    ) -> None:
+        job.status, job.finished_at = JobStatus.FAILED, time.time()
+        job.reason = getattr(error, "reason", None) or (
+            "deadline" if isinstance(error, DeadlineExceeded) else "error"
+        )
+        job.total_ms = int((time.monotonic() - received_at) * 1000)
+        log.warning("job %s failed: %s", job.job_id, job.reason)
+        await self._finish_soon(self._close_failed(job), answer_by)
+
+    async def _close_failed(self, job: Job) -> None:
+        trash_key = "trash/" + job.original_key.split("/", 1)[1]
+        try:
+            await anyio.to_thread.run_sync(self.store.move, job.original_key, trash_key,
+                                           limiter=_IO)
+            job.original_key = trash_key
+        except NotFound:
+            pass
+        await self.repo.put_job(job)
+
+    async def _count(self, tenant: str, provider: ProviderName, done: bool, ms: int) -> None:
+        await self.repo.count(tenant=tenant, provider=provider, done=done,
+                              latency_ms=ms if done else 0, at=time.time())
+
+    # -- plumbing --------------------------------------------------------------------------------
+    async def _within(self, answer_by: float, work: Awaitable[T], *, what: str) -> T:
+        try:
+            async with asyncio.timeout(max(0.0, answer_by - time.monotonic())):
+                return await work
+        except TimeoutError:
+            raise StorageUnavailable(f"storage too slow while {what}") from None
+
+    async def _finish_soon(self, work: Awaitable[None], answer_by: float) -> None:
+        """Run bookkeeping; wait for it while the window allows, then let it finish alone."""
+        task = self._spawn(work)
+        await asyncio.wait([task], timeout=max(0.0, answer_by - time.monotonic()))
+
+    def _spawn(self, work: Awaitable[None]) -> asyncio.Task:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._forget)
+        return task
+
+    def _forget(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background bookkeeping failed: %r", task.exception())
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for background bookkeeping (shutdown, tests)."""
+        if self._background:
+            await asyncio.wait(list(self._background), timeout=timeout)
+
+    async def _put(self, key: str, data: bytes, mime: str) -> None:
+        await anyio.to_thread.run_sync(self.store.put, key, data, mime, limiter=_IO)
+
+    async def _reference(self, slot: Slot) -> bytes | None:
+        if not slot.reference_key:
+            return None
+        cache_key = (slot.reference_key, slot.updated_at)
+        if cache_key not in self._references:
+            data = await anyio.to_thread.run_sync(self.store.get, slot.reference_key,
+                                                  limiter=_IO)
+            if len(self._references) > 64:
+                self._references.clear()
+            self._references[cache_key] = data
+        return self._references[cache_key]

@@ -1,0 +1,192 @@
+"""The domain over the Tables port: tenants, slots, jobs, statistics.
+
+Item layout (pk / sk):
+  tenants  "tenant" / {name}                      one item per operator account
+  slots    {tenant} / {provider}#{index:02d}      20 per provider tab
+  lookups  "slot#{upload_token}" / "-"            upload link → slot
+  jobs     {tenant} / {job_id}                    job ids sort by time
+  stats    {tenant} / "day#{YYYY-MM-DD}#{provider}" and "total#{provider}"  atomic counters
+Every call runs the synchronous port in a worker thread.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+
+from shared.domain import (
+    SLOTS_PER_PROVIDER,
+    Job,
+    JobStatus,
+    ProviderCounts,
+    ProviderName,
+    Slot,
+    Tenant,
+    new_token,
+    new_upload_password,
+    slot_key,
+)
+from shared.errors import ConditionFailed, InvalidInput, NotFound
+from shared.ports import Tables
+
+TENANT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+# Table I/O is thread-bound: allow plenty of concurrent calls (they mostly wait on I/O).
+_TABLE_THREADS = anyio.CapacityLimiter(64)
+
+
+def utc_day(ts: float | None = None) -> str:
+    return datetime.fromtimestamp(ts if ts is not None else time.time(), UTC).strftime("%Y-%m-%d")
+
+
+def check_tenant_name(name: str) -> str:
+    if not TENANT_NAME_RE.match(name):
+        raise InvalidInput(
+            "tenant names are 1-32 characters: lowercase letters, digits, '-' and '_'",
+            field="name",
+        )
+    return name
+
+
+class Repository:
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
+
+    async def _run(self, fn, *args, **kwargs) -> Any:
+        return await anyio.to_thread.run_sync(
+            lambda: fn(*args, **kwargs), limiter=_TABLE_THREADS
+        )
+
+    # -- tenants ---------------------------------------------------------------------------------
+    async def create_tenant(self, name: str, password_hash: str) -> Tenant:
+        check_tenant_name(name)
+        tenant = Tenant(name=name, password_hash=password_hash,
+                        upload_password=new_upload_password())
+        item = {"pk": "tenant", "sk": name, **tenant.__dict__}
+        try:
+            await self._run(self.tables.put, "tenants", item, if_absent=True)
+        except ConditionFailed:
+            raise InvalidInput(f"tenant {name} already exists", field="name") from None
+        return tenant
+
+    async def get_tenant(self, name: str) -> Tenant | None:
+        item = await self._run(self.tables.get, "tenants", "tenant", name)
+        return _tenant(item) if item else None
+
+    async def list_tenants(self) -> list[Tenant]:
+        return [_tenant(i) for i in await self._run(self.tables.query, "tenants", "tenant")]
+
+    async def set_password_hash(self, name: str, password_hash: str) -> None:
+        await self._require_tenant(name)
+        await self._run(self.tables.update, "tenants", "tenant", name,
+                        set={"password_hash": password_hash})
+
+    async def rotate_upload_password(self, name: str) -> str:
+        await self._require_tenant(name)
+        password = new_upload_password()
+        await self._run(self.tables.update, "tenants", "tenant", name,
+                        set={"upload_password": password})
+        return password
+
+    async def _require_tenant(self, name: str) -> Tenant:
+        tenant = await self.get_tenant(name)
+        if tenant is None:
+            raise NotFound(f"no tenant {name}")
+        return tenant
+
+    # -- slots -----------------------------------------------------------------------------------
+    async def ensure_slots(self, tenant: str, providers: list[ProviderName]) -> None:
+        """Create the 20 slots of every enabled provider tab that does not have them yet."""
+        existing = {s.key for s in await self.list_slots(tenant)}
+        for provider in providers:
+            for index in range(1, SLOTS_PER_PROVIDER + 1):
+                if slot_key(provider, index) in existing:
+                    continue
+                slot = Slot(tenant=tenant, provider=provider, index=index,
+                            upload_token=new_token())
+                await self._run(self.tables.put, "lookups", {
+                    "pk": f"slot#{slot.upload_token}", "sk": "-",
+                    "tenant": tenant, "slot": slot.key,
+                })
+                await self._run(self.tables.put, "slots",
+                                {"pk": tenant, "sk": slot.key, **slot.to_item()})
+
+    async def list_slots(self, tenant: str) -> list[Slot]:
+        return [Slot.from_item(i) for i in await self._run(self.tables.query, "slots", tenant)]
+
+    async def get_slot(self, tenant: str, provider: ProviderName, index: int) -> Slot:
+        if not 1 <= index <= SLOTS_PER_PROVIDER:
+            raise NotFound(f"slots are numbered 1 to {SLOTS_PER_PROVIDER}")
+        item = await self._run(self.tables.get, "slots", tenant, slot_key(provider, index))
+        if item is None:
+            raise NotFound(f"no slot {index} on the {provider} tab")
+        return Slot.from_item(item)
+
+    async def save_slot(self, slot: Slot) -> Slot:
+        slot.updated_at = time.time()
+        await self._run(self.tables.put, "slots", {"pk": slot.tenant, "sk": slot.key,
+                                                   **slot.to_item()})
+        return slot
+
+    async def slot_by_token(self, token: str) -> Slot | None:
+        if not token or len(token) > 128:
+            return None
+        link = await self._run(self.tables.get, "lookups", f"slot#{token}", "-")
+        if link is None:
+            return None
+        item = await self._run(self.tables.get, "slots", link["tenant"], link["slot"])
+        return Slot.from_item(item) if item else None
+
+    # -- jobs ------------------------------------------------------------------------------------
+    async def put_job(self, job: Job) -> None:
+        await self._run(self.tables.put, "jobs", {"pk": job.tenant, "sk": job.job_id,
+                                                  **job.to_item()})
+
+    async def get_job(self, tenant: str, job_id: str) -> Job | None:
+        item = await self._run(self.tables.get, "jobs", tenant, job_id)
+        return Job.from_item(item) if item else None
+
+    async def recent_jobs(self, tenant: str, limit: int = 50) -> list[Job]:
+        items = await self._run(self.tables.query, "jobs", tenant, descending=True, limit=limit)
+        return [Job.from_item(i) for i in items]
+
+    async def unfinished_jobs(self, tenant: str, scan: int = 500) -> list[Job]:
+        jobs = await self.recent_jobs(tenant, limit=scan)
+        return [j for j in jobs if j.status in (JobStatus.QUEUED, JobStatus.RUNNING)]
+
+    # -- statistics ------------------------------------------------------------------------------
+    async def count(
+        self, *, tenant: str, provider: ProviderName, done: bool, latency_ms: int, at: float
+    ) -> None:
+        add = {"done": 1, "latency_ms_total": latency_ms} if done else {"failed": 1}
+        for sk in (f"day#{utc_day(at)}#{provider}", f"total#{provider}"):
+            await self._run(self.tables.update, "stats", tenant, sk, add=add)
+
+    async def read_stats(self, tenant: str) -> dict[ProviderName, dict[str, ProviderCounts]]:
+        today = utc_day()
+        items = await self._run(self.tables.query, "stats", tenant)
+        result: dict[ProviderName, dict[str, ProviderCounts]] = {}
+        for item in items:
+            parts = item["sk"].split("#")
+            if parts[0] == "total":
+                period, provider = "total", parts[1]
+            elif parts[0] == "day" and parts[1] == today:
+                period, provider = "today", parts[2]
+            else:
+                continue
+            counts = ProviderCounts(
+                done=int(item.get("done", 0)),
+                failed=int(item.get("failed", 0)),
+                latency_ms_total=int(item.get("latency_ms_total", 0)),
+            )
+            result.setdefault(ProviderName(provider), {})[period] = counts
+        return result
+
+
+def _tenant(item: dict) -> Tenant:
+    return Tenant(name=item["sk"], password_hash=item["password_hash"],
+                  upload_password=item["upload_password"],
+                  created_at=float(item.get("created_at", 0)))
