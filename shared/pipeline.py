@@ -42,6 +42,7 @@ from shared.errors import (
     StorageUnavailable,
 )
 from shared.images import PreparedImage, extension_for, prepare_photo, sniff_mime
+from shared.observability import record_attempt, record_job
 from shared.ports import ObjectStore
 from shared.providers import ProviderRegistry
 from shared.providers.base import Provider, ProviderImage, ProviderJob
@@ -191,6 +192,7 @@ class BoothPipeline:
             elapsed_ms = int((time.monotonic() - started) * 1000)
             job.attempts.append({"provider": str(provider.name), "outcome": outcome,
                                  "ms": elapsed_ms})
+            record_attempt(provider=str(provider.name), outcome=outcome, ms=elapsed_ms)
             self._spawn(self._count(job.tenant, provider.name, error is None, elapsed_ms))
             if error is None:
                 job.provider_ms = elapsed_ms
@@ -210,6 +212,7 @@ class BoothPipeline:
                            what="storing the result")
         # The guest gets the photo even if closing the job is slow; it completes after.
         await self._finish_soon(self.repo.put_job(job), answer_by)
+        self._record(job)
         return BoothAnswer(result.data, mime, job)
 
     async def _fail(
@@ -220,8 +223,8 @@ class BoothPipeline:
             "deadline" if isinstance(error, DeadlineExceeded) else "error"
         )
         job.total_ms = int((time.monotonic() - received_at) * 1000)
-        log.warning("job %s failed: %s", job.job_id, job.reason)
         await self._finish_soon(self._close_failed(job), answer_by)
+        self._record(job)
 
     async def _close_failed(self, job: Job) -> None:
         trash_key = "trash/" + job.original_key.split("/", 1)[1]
@@ -236,6 +239,11 @@ class BoothPipeline:
     async def _count(self, tenant: str, provider: ProviderName, done: bool, ms: int) -> None:
         await self.repo.count(tenant=tenant, provider=provider, done=done,
                               latency_ms=ms if done else 0, at=time.time())
+
+    @staticmethod
+    def _record(job: Job) -> None:
+        record_job(job_id=job.job_id, tenant=job.tenant, provider=str(job.provider),
+                   status=str(job.status), reason=job.reason, total_ms=job.total_ms)
 
     # -- plumbing --------------------------------------------------------------------------------
     async def _within(self, answer_by: float, work: Awaitable[T], *, what: str) -> T:
