@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from functions.deps import get_services, install_services
+from functions.deps import install_services
 from shared.config import Settings
 from shared.services import Services, build_services
 
@@ -86,13 +86,15 @@ def _limits(app: FastAPI, settings: Settings) -> ASGIApp:
 def create_app(settings: Settings | None = None, services: Services | None = None) -> ASGIApp:
     settings = settings or (services.settings if services else Settings())
 
+    owned = services is None  # close on shutdown only what this app built
+    services = services or build_services(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        current = get_services()
-        await current.aclose()
+        if owned:
+            await services.aclose()
 
-    services = services or build_services(settings)
     install_services(services)
     app = FastAPI(
         title="boothai",

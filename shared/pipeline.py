@@ -21,8 +21,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
 
-import anyio
-
+from shared.concurrency import run_cpu, run_io
 from shared.config import Settings
 from shared.domain import (
     Job,
@@ -51,9 +50,6 @@ from shared.repository import Repository, utc_day
 log = logging.getLogger("boothai.pipeline")
 T = TypeVar("T")
 
-# Decoding and compositing are CPU-bound: no more at once than there are cores to run them.
-_CPU = anyio.CapacityLimiter(2)
-_IO = anyio.CapacityLimiter(64)
 
 
 @dataclass(frozen=True)
@@ -99,9 +95,8 @@ class BoothPipeline:
 
         # 2. Validate and prepare the photo
         max_side = min(p.max_side for p in attempts)
-        photo = await anyio.to_thread.run_sync(
-            lambda: prepare_photo(upload, max_side=max_side, max_pixels=self.settings.max_pixels),
-            limiter=_CPU,
+        photo = await run_cpu(
+            lambda: prepare_photo(upload, max_side=max_side, max_pixels=self.settings.max_pixels)
         )
 
         # 3. Store the original and open the job — before any provider runs
@@ -229,8 +224,7 @@ class BoothPipeline:
     async def _close_failed(self, job: Job) -> None:
         trash_key = "trash/" + job.original_key.split("/", 1)[1]
         try:
-            await anyio.to_thread.run_sync(self.store.move, job.original_key, trash_key,
-                                           limiter=_IO)
+            await run_io(lambda: self.store.move(job.original_key, trash_key))
             job.original_key = trash_key
         except NotFound:
             pass
@@ -275,15 +269,15 @@ class BoothPipeline:
             await asyncio.wait(list(self._background), timeout=timeout)
 
     async def _put(self, key: str, data: bytes, mime: str) -> None:
-        await anyio.to_thread.run_sync(self.store.put, key, data, mime, limiter=_IO)
+        await run_io(lambda: self.store.put(key, data, mime))
 
     async def _reference(self, slot: Slot) -> bytes | None:
         if not slot.reference_key:
             return None
         cache_key = (slot.reference_key, slot.updated_at)
         if cache_key not in self._references:
-            data = await anyio.to_thread.run_sync(self.store.get, slot.reference_key,
-                                                  limiter=_IO)
+            key = slot.reference_key
+            data = await run_io(lambda: self.store.get(key))
             if len(self._references) > 64:
                 self._references.clear()
             self._references[cache_key] = data

@@ -16,8 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
-
+from shared.concurrency import run_io
 from shared.domain import (
     SLOTS_PER_PROVIDER,
     Job,
@@ -34,8 +33,6 @@ from shared.errors import ConditionFailed, InvalidInput, NotFound
 from shared.ports import Tables
 
 TENANT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-# Table I/O is thread-bound: allow plenty of concurrent calls (they mostly wait on I/O).
-_TABLE_THREADS = anyio.CapacityLimiter(64)
 
 
 def utc_day(ts: float | None = None) -> str:
@@ -56,9 +53,7 @@ class Repository:
         self.tables = tables
 
     async def _run(self, fn, *args, **kwargs) -> Any:
-        return await anyio.to_thread.run_sync(
-            lambda: fn(*args, **kwargs), limiter=_TABLE_THREADS
-        )
+        return await run_io(lambda: fn(*args, **kwargs))
 
     # -- tenants ---------------------------------------------------------------------------------
     async def create_tenant(self, name: str, password_hash: str) -> Tenant:

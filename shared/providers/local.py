@@ -8,12 +8,12 @@ removal) is composited by its alpha directly.
 
 from __future__ import annotations
 
-import asyncio
 import io
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
+from shared.concurrency import run_cpu
 from shared.domain import ProcessingType, ProviderName, Slot
 from shared.errors import InvalidInput, ProviderFailed
 from shared.images import encode, load_rgb
@@ -23,8 +23,6 @@ from shared.providers.base import ProviderImage, ProviderJob
 # screen: below LOW fully foreground, above HIGH fully background, a soft ramp between.
 KEY_LOW = 18.0
 KEY_HIGH = 70.0
-# Cap concurrent composites at the core count: more would only thrash two CPUs.
-_CPU_SLOTS = asyncio.Semaphore(2)
 
 
 def detect_screen(rgb: np.ndarray) -> str:
@@ -86,8 +84,8 @@ class LocalProvider:
     async def run(self, job: ProviderJob) -> ProviderImage:
         if job.reference is None:
             raise ProviderFailed("local_no_background", "the slot has no background image")
-        async with _CPU_SLOTS:
-            data = await asyncio.to_thread(self._composite, job.photo, job.reference)
+        photo, reference = job.photo, job.reference
+        data = await run_cpu(lambda: self._composite(photo, reference))
         return ProviderImage(data=data, mime="image/jpeg")
 
     @staticmethod
