@@ -18,6 +18,12 @@ def _services(settings: Settings):
     return build_services(settings)
 
 
+def _repo(settings: Settings):
+    from shared.services import open_repository
+
+    return open_repository(settings)
+
+
 async def _first_start(settings: Settings) -> None:
     """An empty store gets tenant `admin`, so a fresh install can log in at once."""
     services = _services(settings)
@@ -76,41 +82,32 @@ def _ask_password(given: str | None) -> tuple[str, bool]:
 
 
 async def _tenant_add(args: argparse.Namespace) -> int:
-    services = _services(Settings())
-    try:
-        password, generated = _ask_password(args.password)
-        tenant, _ = await services.create_tenant(args.name, password)
-        print(f"created tenant {tenant.name}")
-        if generated:
-            print(f"  password: {password}   (shown once)")
-        print(f"  booth upload password: {tenant.upload_password}")
-    finally:
-        await services.aclose()
+    from shared.services import create_tenant
+
+    settings = Settings()
+    password, generated = _ask_password(args.password)
+    tenant, _ = await create_tenant(_repo(settings), settings, args.name, password)
+    print(f"created tenant {tenant.name}")
+    if generated:
+        print(f"  password: {password}   (shown once)")
+    print(f"  booth upload password: {tenant.upload_password}")
     return 0
 
 
 async def _tenant_list(args: argparse.Namespace) -> int:
-    services = _services(Settings())
-    try:
-        for tenant in await services.repo.list_tenants():
-            print(tenant.name)
-    finally:
-        await services.aclose()
+    for tenant in await _repo(Settings()).list_tenants():
+        print(tenant.name)
     return 0
 
 
 async def _tenant_passwd(args: argparse.Namespace) -> int:
     from shared.auth import hash_password
 
-    services = _services(Settings())
-    try:
-        password, generated = _ask_password(args.password)
-        await services.repo.set_password_hash(args.name, hash_password(password))
-        print(f"password changed for {args.name}")
-        if generated:
-            print(f"  password: {password}   (shown once)")
-    finally:
-        await services.aclose()
+    password, generated = _ask_password(args.password)
+    await _repo(Settings()).set_password_hash(args.name, hash_password(password))
+    print(f"password changed for {args.name}")
+    if generated:
+        print(f"  password: {password}   (shown once)")
     return 0
 
 

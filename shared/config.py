@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.domain import ProviderName
 
@@ -40,7 +40,10 @@ class Settings(BaseSettings):
     # Decompression-bomb guard: more pixels than this is refused with 413 before decoding.
     max_pixels: int = 60_000_000
     public_base_url: str | None = None
-    enabled_providers: list[ProviderName] = Field(default_factory=lambda: list(ProviderName))
+    # Comma-separated in the environment: BOOTHAI_ENABLED_PROVIDERS=local,gemini
+    enabled_providers: Annotated[list[ProviderName], NoDecode] = Field(
+        default_factory=lambda: list(ProviderName)
+    )
 
     # --- auth and abuse ----------------------------------------------------------------------
     admin_password: SecretStr | None = None

@@ -43,12 +43,24 @@ class Services:
             await self.gpu.aclose()
 
     async def create_tenant(self, name: str, password: str | None = None) -> tuple[Tenant, str]:
-        """Create an operator account with its 20 slots per enabled tab. Returns the tenant
-        and its password (the given one or a fresh random one)."""
-        password = password or secrets.token_urlsafe(12)
-        tenant = await self.repo.create_tenant(name, hash_password(password))
-        await self.repo.ensure_slots(name, list(self.settings.enabled_providers))
-        return tenant, password
+        return await create_tenant(self.repo, self.settings, name, password)
+
+
+async def create_tenant(
+    repo: Repository, settings: Settings, name: str, password: str | None = None
+) -> tuple[Tenant, str]:
+    """Create an operator account with its 20 slots per enabled tab. Returns the tenant and
+    its password (the given one or a fresh random one)."""
+    password = password or secrets.token_urlsafe(12)
+    tenant = await repo.create_tenant(name, hash_password(password))
+    await repo.ensure_slots(name, list(settings.enabled_providers))
+    return tenant, password
+
+
+def open_repository(settings: Settings) -> Repository:
+    """Just the accounts and slots, for command-line tools: no providers, no GPU."""
+    tables, _ = open_storage(settings, LinkSigner(_signing_key(settings)))
+    return Repository(tables)
 
 
 def _signing_key(settings: Settings) -> bytes:
