@@ -141,7 +141,9 @@ def prepare_photo(data: bytes, *, max_side: int, max_pixels: int) -> PreparedIma
     img = img.convert("RGBA" if has_alpha else "RGB")
     size = _fit(img.width, img.height, max_side)
     if size != img.size:
-        img = img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        # Bicubic: after the draft decode the remaining factor is under 2, where Lanczos
+        # costs twice as much for no visible difference.
+        img = img.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
     encoded, mime = encode(img, keep_alpha=has_alpha)
     return PreparedImage(encoded, mime, img.width, img.height)
 

@@ -109,13 +109,14 @@ class BoothPipeline:
         )
         await self._within(answer_by, self._put(job.original_key, upload, original_mime),
                            what="storing the photo")
-        await self._within(answer_by, self.repo.put_job(job), what="recording the job")
         reference = await self._within(answer_by, self._reference(slot),
                                        what="loading the reference image")
-
-        # 4. Run the provider, then the fallback one, under the deadline
+        # The job is written once, already running: the original is safe at this point, and
+        # a restart that finds it running closes it as failed and trashes the original.
         job.status, job.started_at = JobStatus.RUNNING, time.time()
         await self._within(answer_by, self.repo.put_job(job), what="recording the job")
+
+        # 4. Run the provider, then the fallback one, under the deadline
         result, error = await self._attempt_all(job, slot, attempts, photo, reference,
                                                 provider_deadline)
 
