@@ -28,7 +28,11 @@ async def _first_start(settings: Settings) -> None:
     """An empty store gets tenant `admin`, so a fresh install can log in at once."""
     services = _services(settings)
     try:
-        if await services.repo.list_tenants():
+        tenants = await services.repo.list_tenants()
+        if tenants:
+            closed = await services.pipeline.recover_interrupted([t.name for t in tenants])
+            if closed:
+                print(f"boothai: closed {closed} job(s) interrupted by the last stop; originals in trash/")
             return
         given = settings.admin_password.get_secret_value() if settings.admin_password else None
         tenant, password = await services.create_tenant("admin", given)

@@ -130,6 +130,21 @@ class BoothPipeline:
             return BoothAnswer(upload, original_mime, job, served_original=True)
         raise error
 
+    async def recover_interrupted(self, tenants: list[str]) -> int:
+        """After a restart: jobs still queued/running can never finish. Close them as failed
+        (reason `interrupted`) and move their originals to trash. Returns how many."""
+        closed = 0
+        for tenant in tenants:
+            for job in await self.repo.unfinished_jobs(tenant):
+                job.status, job.reason, job.finished_at = JobStatus.FAILED, "interrupted", time.time()
+                if job.original_key and job.original_key.startswith("originals/"):
+                    await self._close_failed(job)
+                else:
+                    await self.repo.put_job(job)
+                await self._count(job.tenant, job.provider, False, 0)
+                closed += 1
+        return closed
+
     # -- stage helpers ---------------------------------------------------------------------------
     def _providers_for(self, slot: Slot, *, check_enabled: bool) -> list[Provider]:
         where = f"slot {slot.index} on the {slot.provider} tab"

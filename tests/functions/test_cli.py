@@ -49,8 +49,8 @@ def test_serve_creates_admin_on_first_start(tmp_path) -> None:
             if "operator UI at" in line:
                 break
         output = "".join(lines)
-        password = next(l.split("password:")[1].split()[0] for l in lines
-                        if "  password:" in l and "upload" not in l)
+        password = next(ln.split("password:")[1].split()[0] for ln in lines
+                        if "  password:" in ln and "upload" not in ln)
         assert "created operator account 'admin'" in output
         for _ in range(100):
             try:
