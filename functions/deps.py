@@ -55,7 +55,18 @@ async def current_tenant(
     )
 
 
+async def api_tenant(
+    request: Request, services: Annotated[Services, Depends(get_services)]
+) -> Tenant:
+    """Image-edit and vision API callers: Bearer API key, or Basic (user:api-key or the
+    operator's own credentials)."""
+    return await services.auth.api_client(
+        request.headers.get("authorization", ""), client_address(request)
+    )
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
+ApiTenant = Annotated[Tenant, Depends(api_tenant)]
 CurrentTenant = Annotated[Tenant, Depends(current_tenant)]
 ClientAddress = Annotated[str, Depends(client_address)]
 ReceivedAt = Annotated[float, Depends(received_at)]

@@ -9,6 +9,7 @@ either are throttled per client.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import time
@@ -81,6 +82,31 @@ class Authenticator:
             self._verified.clear()
         self._verified[key] = time.monotonic() + _CACHE_SECONDS
         return tenant
+
+    async def api_client(self, authorization: str, client: str) -> Tenant:
+        """API callers: `Authorization: Bearer <api key>`, or HTTP Basic whose password is an
+        API key (any user name, as in `user:api-key`) or the operator's own password."""
+        from shared.apikeys import ApiKeys
+
+        await self.throttle.check("api", client)
+        scheme, _, value = authorization.partition(" ")
+        username, secret = "", value.strip()
+        if scheme.lower() == "basic":
+            try:
+                username, _, secret = base64.b64decode(secret).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                secret = ""
+        elif scheme.lower() != "bearer":
+            secret = ""
+        tenant_name = await ApiKeys(self.repo.tables).tenant_for(secret) if secret else None
+        if tenant_name is not None:
+            tenant = await self.repo.get_tenant(tenant_name)
+            if tenant is not None:
+                return tenant
+        if scheme.lower() == "basic" and username:
+            return await self.operator(username, secret, client)
+        await self.throttle.failed("api", client)
+        raise Unauthorized("send an API key: Authorization: Bearer <key>")
 
     async def booth(self, tenant: Tenant, supplied: str, client: str) -> None:
         """Check the upload password a booth sent with its photo."""
