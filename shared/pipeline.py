@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -196,6 +197,10 @@ class BoothPipeline:
                 outcome = "deadline"
             except ProviderFailed as exc:
                 error, outcome = exc, exc.reason
+            except BoothaiError as exc:  # e.g. the GPU backend not ready: a named failure
+                kind = re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+                error = ProviderFailed(f"{provider.name}_{kind}", str(exc))
+                outcome = error.reason
             except Exception:  # a provider bug must still end the job cleanly
                 log.exception("provider %s crashed on job %s", provider.name, job.job_id)
                 error = ProviderFailed(f"{provider.name}_error", f"{provider.name} failed")
