@@ -31,7 +31,7 @@ class ArrivalTime:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            scope.setdefault("state", {})["received_at"] = time.monotonic()
+            scope.setdefault("state", {}).setdefault("received_at", time.monotonic())
         await self.app(scope, receive, send)
 
 

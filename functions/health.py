@@ -6,9 +6,9 @@ from __future__ import annotations
 import anyio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from mangum import Mangum
 
 from functions.app import create_function_app
+from functions.lambda_entry import make_handler
 from functions.deps import ServicesDep
 
 router = APIRouter(tags=["health"])
@@ -28,6 +28,11 @@ async def health(services: ServicesDep) -> JSONResponse:
     if services.gpu is not None:
         ready, reason = await services.gpu.ready()
         gpu.update(ready=ready, reason=reason)
+        try:  # seed 001: which models are in memory now
+            gpu["loaded_models"] = list((await services.gpu.models()).get("loaded", []))
+        except Exception as exc:  # health reports, it never raises
+            gpu["loaded_models"] = []
+            gpu["models_error"] = exc.__class__.__name__
     healthy = all(v == "ok" for v in checks.values())
     body = {
         "status": "ok" if healthy else "degraded",
@@ -38,9 +43,11 @@ async def health(services: ServicesDep) -> JSONResponse:
             **{str(n): f"unavailable: {r}" for n, r in services.providers.unavailable.items()},
         },
         "gpu": gpu,
+        "models_loaded": len(gpu.get("loaded_models", [])),
+        "loaded_models": gpu.get("loaded_models", []),
     }
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
 app = create_function_app(router)
-handler = Mangum(app, lifespan="off")
+handler = make_handler(app, "health")

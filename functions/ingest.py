@@ -6,15 +6,19 @@ Answers 200 with the processed image bytes, or a short plain-text error the boot
 
 from __future__ import annotations
 
+import asyncio
+import time
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, Request, Response
-from mangum import Mangum
 from starlette.datastructures import UploadFile
 
 from functions.app import create_function_app
+from functions.lambda_entry import make_handler
 from functions.deps import ClientAddress, ReceivedAt, ServicesDep
 from functions.errors import PlainTextErrors
 from shared.domain import JobSource
-from shared.errors import InvalidInput, NotFound, UnsupportedMedia
+from shared.errors import InvalidInput, NotFound, StorageUnavailable, UnsupportedMedia
 
 router = APIRouter(tags=["booth"], route_class=PlainTextErrors)
 
@@ -71,16 +75,19 @@ async def booth_upload(
     arrived: ReceivedAt,
 ) -> Response:
     # Resolve the link before reading the body: an unknown link costs no upload.
-    slot = await services.repo.slot_by_token(slot_token)
-    if slot is None:
-        raise NotFound("unknown upload link")
-    tenant = await services.repo.get_tenant(slot.tenant)
-    if tenant is None:
-        raise NotFound("unknown upload link")
+    answer_by = arrived + services.settings.answer_budget_seconds
+    async with _storage_within(answer_by, "looking up the upload link"):
+        slot = await services.repo.slot_by_token(slot_token)
+        if slot is None:
+            raise NotFound("unknown upload link")
+        tenant = await services.repo.get_tenant(slot.tenant)
+        if tenant is None:
+            raise NotFound("unknown upload link")
 
     form = await _read_form(request)
     password = form.get("password")
-    await services.auth.booth(tenant, password if isinstance(password, str) else "", client)
+    async with _storage_within(answer_by, "checking the upload password"):
+        await services.auth.booth(tenant, password if isinstance(password, str) else "", client)
     upload = form.get("fileToUpload")
     if not isinstance(upload, UploadFile):
         raise InvalidInput("the form has no fileToUpload file", field="fileToUpload")
@@ -92,6 +99,16 @@ async def booth_upload(
     if answer.served_original:
         headers["X-Boothai-Original"] = answer.job.reason
     return Response(content=answer.image, media_type=answer.mime, headers=headers)
+
+
+@asynccontextmanager
+async def _storage_within(answer_by: float, what: str):
+    """A slow table must not keep the booth past its window: answer 503 in time."""
+    try:
+        async with asyncio.timeout(max(0.0, answer_by - time.monotonic())):
+            yield
+    except TimeoutError:
+        raise StorageUnavailable(f"storage too slow while {what}") from None
 
 
 async def _read_form(request: Request):
@@ -106,4 +123,4 @@ async def _read_form(request: Request):
 
 
 app = create_function_app(router)
-handler = Mangum(app, lifespan="off")
+handler = make_handler(app, "ingest")

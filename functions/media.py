@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import anyio
 from fastapi import APIRouter, Response
-from mangum import Mangum
 
 from functions.app import create_function_app
+from functions.lambda_entry import make_handler
 from functions.deps import ServicesDep
 from functions.errors import PlainTextErrors
 from shared.errors import NotFound, Unauthorized
@@ -33,4 +33,4 @@ async def media(key: str, services: ServicesDep, exp: str = "", sig: str = "") -
 
 
 app = create_function_app(router)
-handler = Mangum(app, lifespan="off")
+handler = make_handler(app, "media")

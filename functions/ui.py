@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import FileResponse
-from mangum import Mangum
 
 from functions.app import create_function_app
+from functions.lambda_entry import make_handler
 from functions.deps import CurrentTenant, ServicesDep
 from functions.errors import JsonErrors
 from shared.errors import NotFound
@@ -38,4 +38,4 @@ async def static(path: str, services: ServicesDep) -> Response:
 
 
 app = create_function_app(router)
-handler = Mangum(app, lifespan="off")
+handler = make_handler(app, "ui")

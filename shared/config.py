@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # Decompression-bomb guard: more pixels than this is refused with 413 before decoding.
     max_pixels: int = 60_000_000
     public_base_url: str | None = None
+    # Where booth upload links point when the booth ingest lives elsewhere than the UI
+    # (AWS: the ingest Function URL). Unset: the public base URL, else the request's host.
+    upload_base_url: str | None = None
     # Comma-separated in the environment: BOOTHAI_ENABLED_PROVIDERS=local,gemini
     enabled_providers: Annotated[list[ProviderName], NoDecode] = Field(
         default_factory=lambda: list(ProviderName)
@@ -73,9 +76,12 @@ class Settings(BaseSettings):
     gpu_backend: Literal["modal", "inprocess", "off"] = "off"
     qwen_edit_model: str = "Qwen/Qwen-Image-Edit-2509"
     qwen_lightning_lora: str | None = None
-    janus_model: str = "deepseek-ai/Janus-Pro-7B"
+    # transformers' native Janus format (deepseek-ai/Janus-Pro-7B is DeepSeek's own format).
+    janus_model: str = "deepseek-community/Janus-Pro-7B"
     vision_model_dir: str | None = None
     modal_app_name: str = "boothai-gpu"
+    modal_timeout_seconds: float = 600.0
+    gpu_device: str | None = None
 
     @field_validator("enabled_providers", mode="before")
     @classmethod
@@ -84,7 +90,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("public_base_url")
+    @field_validator("public_base_url", "upload_base_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else None

@@ -12,6 +12,7 @@ from typing import Any
 from shared.auth import Authenticator, hash_password
 from shared.config import Settings
 from shared.domain import Tenant
+from shared.job_signals import JobSignals
 from shared.pipeline import BoothPipeline
 from shared.ports import ObjectStore, Tables
 from shared.providers import ProviderContext, ProviderRegistry, build_providers
@@ -33,6 +34,7 @@ class Services:
     auth: Authenticator
     providers: ProviderRegistry
     pipeline: BoothPipeline
+    job_signals: JobSignals | None = None
     gpu: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -84,12 +86,14 @@ def build_services(settings: Settings) -> Services:
     throttle = Throttle(tables, limit=settings.auth_failures_allowed,
                         window_seconds=settings.auth_failure_window_seconds)
     gpu = _build_gpu(settings)
-    ctx = ProviderContext(settings=settings, store=store, tables=tables, signer=signer, gpu=gpu)
+    job_signals = JobSignals(tables)
+    ctx = ProviderContext(settings=settings, store=store, tables=tables, signer=signer, gpu=gpu,
+                          extras={"job_signals": job_signals})
     providers = build_providers(ctx)
     pipeline = BoothPipeline(settings=settings, repo=repo, store=store, providers=providers)
     return Services(settings=settings, tables=tables, store=store, signer=signer, repo=repo,
                     auth=Authenticator(repo, throttle), providers=providers, pipeline=pipeline,
-                    gpu=gpu)
+                    job_signals=job_signals, gpu=gpu)
 
 
 def _build_gpu(settings: Settings) -> Any:
@@ -100,7 +104,10 @@ def _build_gpu(settings: Settings) -> Any:
     return build_gpu_backend(
         settings.gpu_backend,
         qwen_edit_model=settings.qwen_edit_model,
+        qwen_lightning_lora=settings.qwen_lightning_lora,
         janus_model=settings.janus_model,
         vision_model_dir=settings.vision_model_dir,
         modal_app_name=settings.modal_app_name,
+        modal_timeout=settings.modal_timeout_seconds,
+        device=settings.gpu_device,
     )

@@ -89,9 +89,9 @@ def services(settings: Settings) -> Iterator[Services]:
 
 # -- a real server -------------------------------------------------------------------------------
 class LiveServer:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, port: int | None = None) -> None:
         self.services = services
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         app = create_app(services=services)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
@@ -119,8 +119,8 @@ class LiveServer:
 def live_server_factory() -> Iterator[Callable[[Services], LiveServer]]:
     started: list[LiveServer] = []
 
-    def start(services: Services) -> LiveServer:
-        server = LiveServer(services).start()
+    def start(services: Services, port: int | None = None) -> LiveServer:
+        server = LiveServer(services, port).start()
         started.append(server)
         return server
 

@@ -13,8 +13,15 @@ GREEN = (40, 200, 60)
 BLUE = (30, 70, 220)
 
 
-def green_screen(width: int = 1600, height: int = 1067, *, screen=GREEN, quality: int = 90,
-                 exif_orientation: int | None = None, noise: bool = False) -> bytes:
+def green_screen(
+    width: int = 1600,
+    height: int = 1067,
+    *,
+    screen=GREEN,
+    quality: int = 90,
+    exif_orientation: int | None = None,
+    noise: bool = False,
+) -> bytes:
     """A guest (skin-coloured ellipse) in front of a chroma screen, as a JPEG."""
     img = Image.new("RGB", (width, height), screen)
     draw = ImageDraw.Draw(img)
@@ -58,8 +65,12 @@ def pixel_bomb(width: int = 30000, height: int = 30000) -> bytes:
     raw = zlib.compress(b"\x00" * (width // 8 + 1) * 16, 9)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")

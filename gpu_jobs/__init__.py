@@ -1,0 +1,14 @@
+"""Model runners that need torch: one module per model family.
+
+Each runner is a plain class with `load()` (idempotent), a `loaded` property, `unload()` and
+one method per task. Bytes and primitives go in, PNG bytes or text come out; no PIL images or
+tensors cross the boundary. Runners pick the device themselves (cuda → bfloat16, cpu →
+float32) and are thread-safe: one inference at a time per runner.
+
+This package imports no torch at import time: `gpu_jobs.vision_models` (the registry) and
+`gpu_jobs.errors` are safe to import in the web tier; the runner modules import torch.
+"""
+
+from gpu_jobs.errors import GpuJobError, InvalidRequest, ModelUnavailable, UnsupportedTask
+
+__all__ = ["GpuJobError", "InvalidRequest", "ModelUnavailable", "UnsupportedTask"]

@@ -1,0 +1,141 @@
+"""What Qwen3-VL and Qwen2-VL share: chat-template messages with several images, generate,
+trim the prompt, decode. Each family module subclasses this with its model class and ids."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, ClassVar
+
+import torch
+
+from gpu_jobs._common import (
+    decode_image,
+    free_memory,
+    load_vl_processor,
+    pick_device,
+    pick_dtype,
+    resolve_seed,
+)
+from gpu_jobs.errors import InvalidRequest
+
+MAX_IMAGES = 10
+
+OCR_PROMPT = (
+    "Read all the text in this image, in reading order. Return only the text, keeping line "
+    "breaks; no commentary."
+)
+
+
+def ocr_prompt(language: str | None) -> str:
+    if language and language.strip():
+        return f"{OCR_PROMPT} The text is in {language.strip()}."
+    return OCR_PROMPT
+
+
+class QwenVLChatRunner:
+    """Base runner; subclasses set MODEL_CLASS and PROCESSOR_CLASS (transformers names)."""
+
+    MODEL_CLASS: ClassVar[str]
+    PROCESSOR_CLASS: ClassVar[str]
+
+    def __init__(
+        self,
+        model_id: str,
+        source: str,
+        device: str | None = None,
+        revision: str | None = None,
+    ) -> None:
+        self.model_id = model_id
+        self.source = source
+        self.revision = revision
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(self.device)
+        self._model: Any = None
+        self._processor: Any = None
+        self._lock = threading.RLock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            import transformers
+
+            model_cls = getattr(transformers, self.MODEL_CLASS)
+            processor_cls = getattr(transformers, self.PROCESSOR_CLASS)
+            kwargs: dict[str, Any] = {"revision": self.revision} if self.revision else {}
+            processor = load_vl_processor(self.source, processor_cls, revision=self.revision)
+            model = model_cls.from_pretrained(self.source, dtype=self.dtype, **kwargs)
+            self._model = model.to(self.device).eval()
+            self._processor = processor
+
+    def unload(self) -> None:
+        with self._lock:
+            self._model = None
+            self._processor = None
+            free_memory(self.device)
+
+    def chat(
+        self,
+        images: list[bytes],
+        prompt: str,
+        max_tokens: int = 512,
+        temperature: float = 0.7,
+        top_p: float = 0.9,
+        seed: int | None = None,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+    ) -> str:
+        """Answer `prompt` about `images` (0-10, in order). temperature 0 → greedy."""
+        if len(images) > MAX_IMAGES:
+            raise InvalidRequest(f"at most {MAX_IMAGES} images per request")
+        if not prompt or not prompt.strip():
+            raise InvalidRequest("prompt must not be empty")
+        if max_tokens < 1:
+            raise InvalidRequest("max_tokens must be at least 1")
+        if temperature < 0 or not 0 < top_p <= 1:
+            raise InvalidRequest("temperature must be >= 0 and top_p in (0, 1]")
+        pil = [decode_image(data, index=i) for i, data in enumerate(images)]
+        content: list[dict[str, Any]] = [{"type": "image", "image": img} for img in pil]
+        content.append({"type": "text", "text": prompt})
+        messages = [{"role": "user", "content": content}]
+        self.load()
+        processor_kwargs: dict[str, Any] = {}
+        if min_pixels is not None or max_pixels is not None:
+            size = dict(self._processor.image_processor.size)
+            if min_pixels is not None:
+                size["shortest_edge"] = int(min_pixels)
+            if max_pixels is not None:
+                size["longest_edge"] = int(max_pixels)
+            if size["shortest_edge"] > size["longest_edge"]:
+                raise InvalidRequest("min_pixels must not exceed max_pixels")
+            processor_kwargs["size"] = size
+        gen: dict[str, Any] = {"max_new_tokens": int(max_tokens)}
+        if temperature > 0:
+            gen.update(do_sample=True, temperature=float(temperature), top_p=float(top_p))
+        else:
+            gen.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        with self._lock, torch.inference_mode():
+            inputs = self._processor.apply_chat_template(
+                messages,
+                tokenize=True,
+                add_generation_prompt=True,
+                return_dict=True,
+                return_tensors="pt",
+                processor_kwargs=processor_kwargs,
+            ).to(self.device)
+            if gen["do_sample"]:
+                torch.manual_seed(resolve_seed(seed))
+            output = self._model.generate(**inputs, **gen)
+            new_tokens = output[:, inputs["input_ids"].shape[1] :]
+            text = self._processor.batch_decode(
+                new_tokens, skip_special_tokens=True, clean_up_tokenization_spaces=False
+            )[0]
+        return text.strip()
+
+    def ocr(self, image: bytes, language: str | None = None, max_tokens: int = 2048) -> str:
+        """The text in `image` (greedy); `language` is a hint added to the prompt."""
+        return self.chat([image], ocr_prompt(language), max_tokens=max_tokens, temperature=0.0)

@@ -1,0 +1,94 @@
+"""GOT-OCR 2.0 on transformers `GotOcr2ForConditionalGeneration`: plain or formatted OCR of one
+image. It is an OCR model, not a chat model: `chat` raises UnsupportedTask."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import torch
+
+from gpu_jobs._common import decode_image, free_memory, pick_device, pick_dtype
+from gpu_jobs.errors import UnsupportedTask
+from gpu_jobs.vision_models import checkpoints_for
+
+CHECKPOINTS = checkpoints_for("got_ocr")
+MODEL_REVISION: str | None = None
+MAX_NEW_TOKENS = 4096
+
+
+class GotOcrRunner:
+    def __init__(
+        self,
+        model_id: str,
+        source: str,
+        device: str | None = None,
+        revision: str | None = None,
+    ) -> None:
+        self.model_id = model_id
+        self.source = source
+        self.revision = revision
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(self.device)
+        self._model: Any = None
+        self._processor: Any = None
+        self._lock = threading.RLock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            from transformers import AutoProcessor, GotOcr2ForConditionalGeneration
+
+            kwargs: dict[str, Any] = {"revision": self.revision} if self.revision else {}
+            processor = AutoProcessor.from_pretrained(self.source, **kwargs)
+            model = GotOcr2ForConditionalGeneration.from_pretrained(self.source, dtype=self.dtype, **kwargs)
+            self._model = model.to(self.device).eval()
+            self._processor = processor
+
+    def unload(self) -> None:
+        with self._lock:
+            self._model = None
+            self._processor = None
+            free_memory(self.device)
+
+    def chat(self, images: list[bytes], prompt: str, **_: Any) -> str:
+        raise UnsupportedTask(f"{self.model_id} only does OCR; use a Qwen-VL model for chat")
+
+    def ocr(
+        self,
+        image: bytes,
+        language: str | None = None,
+        max_tokens: int = MAX_NEW_TOKENS,
+        *,
+        formatted: bool = False,
+    ) -> str:
+        """The text in `image`. GOT-OCR takes no language hint (it reads what it sees);
+        `formatted=True` asks for markdown/LaTeX-style output."""
+        pil = decode_image(image)
+        self.load()
+        with self._lock, torch.inference_mode():
+            inputs = self._processor(
+                pil,
+                return_tensors="pt",
+                format=formatted,
+                num_image_tokens=self._num_image_tokens(),
+            ).to(self.device, dtype=self.dtype)
+            output = self._model.generate(
+                **inputs,
+                do_sample=False,
+                max_new_tokens=max(1, int(max_tokens)),
+                eos_token_id=self._processor.tokenizer.convert_tokens_to_ids("<|im_end|>"),
+            )
+            new_tokens = output[0, inputs["input_ids"].shape[1] :]
+            return self._processor.decode(new_tokens, skip_special_tokens=True).strip()
+
+    def _num_image_tokens(self) -> int:
+        # vision patches, then the projector's two stride-2 convolutions (256 for the real model)
+        vision = self._model.config.vision_config
+        side = vision.image_size // vision.patch_size // 4
+        return side * side

@@ -1,0 +1,50 @@
+"""The GPU backend port and its adapters. Importing this package imports no torch and no
+modal; the adapters import them when first used."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from shared.gpu.port import JANUS, QWEN_IMAGE_EDIT, GpuBackend
+
+GpuBackendKind = Literal["modal", "inprocess", "off"]
+
+
+def build_gpu_backend(
+    kind: str,
+    *,
+    qwen_edit_model: str = "Qwen/Qwen-Image-Edit-2509",
+    janus_model: str = "deepseek-community/Janus-Pro-7B",
+    qwen_lightning_lora: str | None = None,
+    vision_model_dir: str | None = None,
+    modal_app_name: str = "boothai-gpu",
+    modal_timeout: float = 600.0,
+    device: str | None = None,
+    edit_condition_image_size: int | None = None,
+    edit_vae_image_size: int | None = None,
+) -> GpuBackend:
+    """The backend for `kind` ("modal" | "inprocess" | "off"), from plain settings values."""
+    if kind == "off":
+        from shared.gpu.off import OffGpuBackend
+
+        return OffGpuBackend()
+    if kind == "inprocess":
+        from shared.gpu.inprocess import InProcessGpuBackend
+
+        return InProcessGpuBackend(
+            qwen_edit_model=qwen_edit_model,
+            janus_model=janus_model,
+            qwen_lightning_lora=qwen_lightning_lora,
+            vision_model_dir=vision_model_dir,
+            device=device,
+            edit_condition_image_size=edit_condition_image_size,
+            edit_vae_image_size=edit_vae_image_size,
+        )
+    if kind == "modal":
+        from shared.gpu.modal import ModalGpuBackend
+
+        return ModalGpuBackend(app_name=modal_app_name, timeout=modal_timeout)
+    raise ValueError(f"unknown GPU backend {kind!r} (modal, inprocess or off)")
+
+
+__all__ = ["JANUS", "QWEN_IMAGE_EDIT", "GpuBackend", "GpuBackendKind", "build_gpu_backend"]

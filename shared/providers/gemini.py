@@ -1,0 +1,302 @@
+"""Gemini image models ("Nano Banana") through the official google-genai SDK.
+
+One request per photo: guest photo, optional reference, then the prompt from
+`shared.providers.prompts`; the image comes back inline. What this module adds to the SDK:
+
+- one async client for the provider's life (a discarded client closes its HTTP session);
+- a timeout and a bounded retry on *every* call, both derived from the job's deadline —
+  the SDK's defaults are no timeout and no retry, which a 50 s booth window cannot afford;
+- inputs declared by their real format and kept well under the 20 MB request limit;
+- the answer read defensively (last non-thought image part, format sniffed from bytes) and
+  every way of getting no image turned into a short, stable `ProviderFailed.reason`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import time
+
+import httpx
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from shared import images
+from shared.config import Settings
+from shared.domain import ProcessingType, ProviderName, Slot
+from shared.errors import InvalidInput, PayloadTooLarge, ProviderFailed, UnsupportedMedia
+from shared.providers import prompts
+from shared.providers.base import ProviderImage, ProviderJob
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "v1beta"  # SDK 3.x defaults to v1; the image models are documented on v1beta
+MAX_SIDE = 2048  # guest photo and reference: ~4 MP, plenty for the model, small on the wire
+# Raw bytes per input image. Base64 adds a third, so two inputs stay far below 20 MB.
+MAX_INPUT_BYTES = 6 * 1024 * 1024
+
+SUPPORTED_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+
+# A second attempt (SDK retry on 429/5xx, or our own retry on NO_IMAGE) only makes sense
+# when a typical Flash call (~10 s, often less) could still finish before the deadline.
+DEFAULT_RETRY_MIN_SECONDS = 5.0
+RETRY_STATUS_CODES = [429, 500, 503]
+# The pipeline cancels run() at the deadline and reports "deadline" (504). Our own timers
+# are a backstop for callers without one, set a moment later so they never race it.
+DEADLINE_GRACE_SECONDS = 0.3
+
+# The SDK talks through aiohttp when it is installed, else httpx: map both transports' errors.
+_TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (httpx.TimeoutException,)
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError,)
+try:
+    import aiohttp
+except ImportError:  # pragma: no cover - depends on the install
+    pass
+else:
+    _TIMEOUT_ERRORS += (aiohttp.ServerTimeoutError,)
+    _TRANSPORT_ERRORS += (aiohttp.ClientError,)
+
+_MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$")
+
+# Finish reasons that mean "the model chose not to draw": named so the operator sees why.
+_SAFETY_REASONS = {"IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT"}
+
+
+class GeminiProvider:
+    name = ProviderName.GEMINI
+    label = "Google Gemini"
+    types = frozenset(ProcessingType)
+    max_side = MAX_SIDE
+    types_note = None
+
+    def __init__(
+        self, settings: Settings, *, retry_min_seconds: float = DEFAULT_RETRY_MIN_SECONDS
+    ) -> None:
+        self._settings = settings
+        self._retry_min_seconds = retry_min_seconds
+        self._client = _make_client(settings) if settings.gemini_api_key else None
+
+    # -- operator side ------------------------------------------------------------------------
+    def check_slot(self, slot: Slot) -> None:
+        if not self._settings.gemini_api_key:
+            raise InvalidInput(
+                "Gemini is not configured: set GEMINI_API_KEY for this deployment", field="type"
+            )
+        if slot.model and not _MODEL_RE.match(slot.model):
+            raise InvalidInput("not a valid Gemini model id", field="model")
+
+    # -- one photo ------------------------------------------------------------------------------
+    async def run(self, job: ProviderJob) -> ProviderImage:
+        if self._client is None:
+            raise ProviderFailed("gemini_no_api_key", "GEMINI_API_KEY is not set")
+        model = job.model or self._settings.gemini_model
+        if not _MODEL_RE.match(model):
+            raise ProviderFailed("gemini_bad_model", "the slot's Gemini model id is not valid")
+        missing = prompts.missing_input(
+            job.type, slot_prompt=job.prompt, has_reference=job.reference is not None
+        )
+        if missing:
+            raise ProviderFailed(missing, f"the slot needs a {missing.removeprefix('missing_')}")
+
+        contents = await asyncio.to_thread(_build_contents, job)
+        ratio = nearest_aspect_ratio(*job.photo_size)
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(job.remaining() + DEADLINE_GRACE_SECONDS):
+                data = await self._generate_with_retry(job, model, contents, ratio)
+        except TimeoutError:
+            raise ProviderFailed("gemini_timeout", "Gemini did not answer in time") from None
+        log.info("gemini %s job %s done in %.1fs", model, job.job_id, time.monotonic() - started)
+        return await asyncio.to_thread(_as_provider_image, data)
+
+    async def _generate_with_retry(
+        self, job: ProviderJob, model: str, contents: list, ratio: str
+    ) -> bytes:
+        # Operators saw NO_IMAGE with HTTP 200 now and then; one quick retry usually draws.
+        try:
+            return await self._generate(job, model, contents, ratio)
+        except ProviderFailed as exc:
+            if exc.reason != "gemini_no_image" or job.remaining() < self._retry_min_seconds:
+                raise
+            log.info("gemini job %s: no image, retrying once", job.job_id)
+            return await self._generate(job, model, contents, ratio)
+
+    async def _generate(self, job: ProviderJob, model: str, contents: list, ratio: str) -> bytes:
+        assert self._client is not None
+        config = types.GenerateContentConfig(
+            response_modalities=["IMAGE"],
+            image_config=types.ImageConfig(aspect_ratio=ratio),
+            http_options=self._http_options(job.remaining()),
+        )
+        try:
+            response = await self._client.aio.models.generate_content(
+                model=model, contents=contents, config=config
+            )
+        except genai_errors.APIError as exc:
+            raise _api_failure(exc) from None
+        except _TIMEOUT_ERRORS:
+            raise ProviderFailed("gemini_timeout", "Gemini did not answer in time") from None
+        except _TRANSPORT_ERRORS as exc:
+            raise ProviderFailed(
+                "gemini_unreachable", f"cannot reach Gemini ({type(exc).__name__})"
+            ) from None
+        return extract_image(response)
+
+    def _http_options(self, remaining: float) -> types.HttpOptions:
+        """Per-call timeout and retry, both inside what is left of the booth window."""
+        timeout_ms = max(1000, math.floor((remaining + DEADLINE_GRACE_SECONDS) * 1000))
+        # The SDK applies the timeout per attempt, so a retry is allowed only when two
+        # attempts plus the back-off could fit; asyncio.timeout in run() is the hard stop.
+        attempts = 2 if remaining >= 2 * self._retry_min_seconds else 1
+        return types.HttpOptions(
+            timeout=timeout_ms,
+            retry_options=types.HttpRetryOptions(
+                attempts=attempts,
+                initial_delay=0.5,
+                max_delay=1.0,
+                jitter=0.25,
+                http_status_codes=RETRY_STATUS_CODES,
+            ),
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aio.aclose()
+            self._client.close()
+            self._client = None
+
+
+def create(ctx) -> GeminiProvider:  # ctx: shared.providers.ProviderContext
+    return GeminiProvider(ctx.settings)
+
+
+def _make_client(settings: Settings) -> genai.Client:
+    assert settings.gemini_api_key is not None
+    return genai.Client(
+        api_key=settings.gemini_api_key.get_secret_value(),
+        http_options=types.HttpOptions(
+            base_url=settings.gemini_base_url,
+            api_version=API_VERSION,
+            # Defaults for any call that does not pass its own (every call here does).
+            timeout=int(settings.answer_budget_seconds * 1000),
+            retry_options=types.HttpRetryOptions(attempts=1),
+        ),
+    )
+
+
+# -- request ---------------------------------------------------------------------------------
+def _build_contents(job: ProviderJob) -> list:
+    """Guest photo first, reference second, prompt last (runs in a worker thread)."""
+    parts: list = [_image_part(job.photo)]
+    if job.reference is not None:
+        parts.append(_image_part(job.reference))
+    parts.append(
+        prompts.build_prompt(job.type, job.prompt, has_reference=job.reference is not None)
+    )
+    return parts
+
+
+def _image_part(data: bytes) -> types.Part:
+    """Declare the mime type from the bytes (a JPEG labelled PNG is a 400), re-encoding
+    anything too large or of a format the model may not take."""
+    mime = images.sniff_mime(data)
+    if mime is None or len(data) > MAX_INPUT_BYTES or _longest_side(data) > MAX_SIDE:
+        data, mime = fit_image(data)
+    return types.Part.from_bytes(data=data, mime_type=mime)
+
+
+def _longest_side(data: bytes) -> int:
+    try:
+        header = images.read_header(data, max_pixels=200_000_000)
+    except (UnsupportedMedia, PayloadTooLarge):
+        return MAX_SIDE + 1  # let fit_image decide and name the failure
+    return max(header.width, header.height)
+
+
+def fit_image(data: bytes) -> tuple[bytes, str]:
+    """Downscale to MAX_SIDE and re-encode until the bytes fit MAX_INPUT_BYTES."""
+    try:
+        prepared = images.prepare_photo(data, max_side=MAX_SIDE, max_pixels=200_000_000)
+    except (UnsupportedMedia, PayloadTooLarge) as exc:
+        raise ProviderFailed("gemini_bad_input", str(exc)) from None
+    if len(prepared.data) <= MAX_INPUT_BYTES:
+        return prepared.data, prepared.mime
+    # A huge PNG even at 2048 px: JPEG is a fraction of it, and the model needs no alpha.
+    img = images.load_rgb(prepared.data)
+    encoded, mime = images.encode(img, keep_alpha=False, quality=85)
+    return encoded, mime
+
+
+def nearest_aspect_ratio(width: int, height: int) -> str:
+    """The supported ratio closest to the photo's, compared on a log scale so that 3:2 and
+    2:3 are equally far from 1:1."""
+    target = math.log(width / height)
+
+    def distance(ratio: str) -> float:
+        w, h = (int(n) for n in ratio.split(":"))
+        return abs(math.log(w / h) - target)
+
+    return min(SUPPORTED_RATIOS, key=distance)
+
+
+# -- response --------------------------------------------------------------------------------
+def extract_image(response: types.GenerateContentResponse) -> bytes:
+    """The image bytes, or ProviderFailed naming why there are none."""
+    feedback = response.prompt_feedback
+    if feedback is not None and feedback.block_reason:
+        reason = _enum_name(feedback.block_reason)
+        raise ProviderFailed(f"gemini_blocked_prompt:{reason}", f"Gemini blocked the prompt ({reason})")
+
+    candidates = response.candidates or []
+    if not candidates:
+        raise ProviderFailed("gemini_no_image", "Gemini returned no candidates")
+    candidate = candidates[0]
+    parts = (candidate.content.parts if candidate.content else None) or []
+
+    # Thinking models may send draft images marked `thought`; the answer is the last real one.
+    drawn = [
+        p.inline_data.data
+        for p in parts
+        if p.inline_data is not None and p.inline_data.data and not p.thought
+    ]
+    if drawn:
+        return drawn[-1]
+
+    finish = _enum_name(candidate.finish_reason) if candidate.finish_reason else ""
+    if finish in _SAFETY_REASONS:
+        raise ProviderFailed("gemini_image_safety", f"Gemini refused to draw the image ({finish})")
+    if finish == "NO_IMAGE":
+        raise ProviderFailed("gemini_no_image", "Gemini returned no image")
+    if finish and finish not in ("STOP", "FINISH_REASON_UNSPECIFIED"):
+        raise ProviderFailed(f"gemini_refused:{finish}", f"Gemini stopped without an image ({finish})")
+    if any(p.text for p in parts if not p.thought):
+        raise ProviderFailed("gemini_text_only", "Gemini answered with text instead of an image")
+    raise ProviderFailed("gemini_no_image", "Gemini returned no image")
+
+
+def _enum_name(value: object) -> str:
+    return str(getattr(value, "value", value))
+
+
+def _api_failure(exc: genai_errors.APIError) -> ProviderFailed:
+    # Only the code and Google's status word go into the message: safe to show, no key.
+    status = exc.status or ""
+    if exc.code == 429:
+        return ProviderFailed("gemini_rate_limited", "Gemini rate limit reached (HTTP 429)")
+    if exc.code == 503:
+        return ProviderFailed("gemini_unavailable", "Gemini is overloaded (HTTP 503)")
+    return ProviderFailed(f"gemini_http_{exc.code}", f"Gemini answered HTTP {exc.code} {status}".strip())
+
+
+def _as_provider_image(data: bytes) -> ProviderImage:
+    """Trust the bytes, not the declared mime type; pass JPEG/PNG through untouched."""
+    mime = images.sniff_mime(data)
+    if mime in ("image/jpeg", "image/png"):
+        return ProviderImage(data=data, mime=mime)
+    if mime == "image/webp":
+        prepared = images.prepare_photo(data, max_side=8192, max_pixels=200_000_000)
+        return ProviderImage(data=prepared.data, mime=prepared.mime)
+    raise ProviderFailed("gemini_bad_image", "Gemini returned data that is not an image")

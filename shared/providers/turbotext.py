@@ -1,0 +1,378 @@
+"""Turbotext photo AI (turbotext.ru): form POSTs, a queue, and results by polling or webhook.
+
+Turbotext takes no uploads: it downloads its inputs from URLs. So the guest photo is put in
+the object store under `inputs/` and handed over as a time-limited link (presigned on S3,
+an HMAC-signed `/media/...` link in embedded mode), and so is the slot's reference.
+
+Each job is two calls to the same method path: `do=create_queue` with the method's fields,
+then `do=get_result` until the answer stops saying `"action": "reconnect"`. With a public
+base URL the create call also names a webhook; Turbotext POSTs the result there, the
+webhook function publishes it through JobSignals, and `run` wakes up. Callbacks get lost,
+so a slow get_result poll runs beside the wait as a safety net; whichever answers first
+wins and the other is cancelled, so nothing keeps calling out after `run` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from shared import images
+from shared.config import Settings
+from shared.domain import ProcessingType, ProviderName, Slot
+from shared.errors import InvalidInput, ProviderFailed, StorageUnavailable, UnsupportedMedia
+from shared.job_signals import JobSignals
+from shared.ports import ObjectStore
+from shared.providers import prompts
+from shared.providers.base import ProviderImage, ProviderJob
+from shared.signed_links import LinkSigner
+
+log = logging.getLogger(__name__)
+
+MAX_SIDE = 2048
+# Turbotext asks clients to stay at or below one request per second per job.
+MIN_POLL_INTERVAL = 1.0
+DEFAULT_POLL_INTERVAL = 1.5
+# With a webhook the poll is only a safety net for lost callbacks: much slower.
+DEFAULT_SAFETY_POLL_INTERVAL = 5.0
+# One HTTP call never waits longer than this, even with plenty of deadline left.
+MAX_CALL_SECONDS = 20.0
+# The pipeline cancels run() at the deadline and reports "deadline" (504). Our own timers
+# are a backstop for callers without one, set a moment later so they never race it.
+DEADLINE_GRACE_SECONDS = 0.3
+
+
+@dataclass(frozen=True)
+class MethodRoles:
+    """Which form field carries which image for one Turbotext method.
+
+    The roles of `url` and `url_image_target` are reversed between methods, so they are
+    spelled out here once and tested, instead of being implied by argument order."""
+
+    method: str
+    photo_field: str  # the guest photo's link
+    reference_field: str | None  # the slot's reference image's link
+    prompt_field: str | None  # the slot's prompt text
+    prompt_required: bool = False
+    fixed: dict[str, str] = field(default_factory=dict)
+
+
+ROLES: dict[ProcessingType, MethodRoles] = {
+    # "Замена лица": `url` is the scene whose face gets replaced, `url_image_target` holds
+    # the face to insert. A booth guest is the face; the slot's reference is the scene.
+    ProcessingType.FACE_SWAP: MethodRoles(
+        method="deepfake_photo",
+        photo_field="url_image_target",
+        reference_field="url",
+        prompt_field=None,
+        fixed={"face_restore": "True"},
+    ),
+    # "Микс-фото": `url_image_target` is the photo to process, `url` lends its
+    # background/style, `content` strengthens the effect.
+    ProcessingType.BACKGROUND: MethodRoles(
+        method="mix_images",
+        photo_field="url_image_target",
+        reference_field="url",
+        prompt_field="content",
+    ),
+    # Prompt edit: `url` is the photo, `content` the instruction (both required).
+    ProcessingType.PROMPT: MethodRoles(
+        method="generate_image2image",
+        photo_field="url",
+        reference_field=None,
+        prompt_field="content",
+        prompt_required=True,
+    ),
+}
+
+
+# -- webhook tokens (the webhook function verifies with the same helpers) --------------------
+def webhook_token(signer: LinkSigner, job_id: str) -> str:
+    return signer.sign(f"turbotext-hook:{job_id}")
+
+
+def verify_webhook_token(signer: LinkSigner, job_id: str, token: str | None) -> bool:
+    """Constant-time check of the `t` query parameter of a webhook call."""
+    return signer.verify(f"turbotext-hook:{job_id}", token or "")
+
+
+def webhook_url(public_base_url: str, signer: LinkSigner, job_id: str) -> str:
+    return f"{public_base_url}/hooks/turbotext/{job_id}?t={webhook_token(signer, job_id)}"
+
+
+class TurbotextProvider:
+    name = ProviderName.TURBOTEXT
+    label = "Turbotext"
+    types = frozenset(ROLES)
+    max_side = MAX_SIDE
+    types_note = None
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: ObjectStore,
+        signer: LinkSigner,
+        signals: JobSignals,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        safety_poll_interval: float = DEFAULT_SAFETY_POLL_INTERVAL,
+        signal_poll_interval: float = 0.5,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._signer = signer
+        self._signals = signals
+        self._poll_interval = max(MIN_POLL_INTERVAL, poll_interval)
+        self._safety_poll_interval = max(MIN_POLL_INTERVAL, safety_poll_interval)
+        self._signal_poll_interval = signal_poll_interval
+        self._base = settings.turbotext_base_url.rstrip("/")
+        key = settings.turbotext_api_key
+        self._auth = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+        # One client for the provider's life: connection reuse across polls and jobs.
+        # Redirects are not followed: a redirect must not carry the bearer header elsewhere.
+        self._http = httpx.AsyncClient(timeout=MAX_CALL_SECONDS)
+
+    # -- operator side ------------------------------------------------------------------------
+    def check_slot(self, slot: Slot) -> None:
+        if not self._settings.turbotext_api_key:
+            raise InvalidInput(
+                "Turbotext is not configured: set TURBOTEXT_API_KEY for this deployment",
+                field="type",
+            )
+        if self._settings.storage == "embedded" and not self._settings.public_base_url:
+            raise InvalidInput(
+                "Turbotext downloads photos by link: set BOOTHAI_PUBLIC_BASE_URL to this "
+                "server's public address first",
+                field="type",
+            )
+
+    # -- one photo ------------------------------------------------------------------------------
+    async def run(self, job: ProviderJob) -> ProviderImage:
+        if not self._auth:
+            raise ProviderFailed("turbotext_no_api_key", "TURBOTEXT_API_KEY is not set")
+        roles = ROLES[job.type]
+        form = await self._create_form(job, roles)
+        input_key = form.pop("_input_key")
+        try:
+            webhook = self._settings.public_base_url is not None
+            if webhook:
+                form["webhook"] = webhook_url(
+                    self._settings.public_base_url or "", self._signer, job.job_id
+                )
+            queue_id = await self._create_queue(job, roles.method, form, webhook=webhook)
+            if webhook:
+                result = await self._wait_webhook_or_poll(job, roles.method, queue_id)
+            else:
+                result = await self._poll(job, roles.method, queue_id, self._poll_interval)
+            link = result_link(result, self._base)
+            return await self._download(job, link)
+        finally:
+            await self._forget_input(input_key)
+
+    async def _create_form(self, job: ProviderJob, roles: MethodRoles) -> dict[str, str]:
+        """The create_queue fields, with links to the guest photo and the reference."""
+        missing = prompts.missing_input(
+            job.type, slot_prompt=job.prompt, has_reference=job.reference_key is not None
+        )
+        if roles.reference_field and job.reference_key is None:
+            missing = "missing_reference"
+        if missing:
+            raise ProviderFailed(missing, f"the slot needs a {missing.removeprefix('missing_')}")
+
+        ext = "png" if job.photo_mime == "image/png" else "jpg"
+        input_key = f"inputs/{job.tenant}/{job.job_id}.{ext}"
+        ttl = self._settings.media_link_ttl_seconds
+        try:
+            await asyncio.to_thread(self._store.put, input_key, job.photo, job.photo_mime)
+            form = {"do": "create_queue", roles.photo_field: await self._link(input_key, ttl)}
+            if roles.reference_field and job.reference_key:
+                form[roles.reference_field] = await self._link(job.reference_key, ttl)
+        except StorageUnavailable as exc:
+            raise ProviderFailed("turbotext_no_public_link", str(exc)) from None
+        if roles.prompt_field and job.prompt.strip():
+            form[roles.prompt_field] = job.prompt.strip()[: prompts.MAX_SLOT_PROMPT_CHARS]
+        form.update(roles.fixed)
+        form["_input_key"] = input_key
+        return form
+
+    async def _link(self, key: str, ttl: int) -> str:
+        return await asyncio.to_thread(self._store.url, key, ttl)
+
+    async def _forget_input(self, key: str) -> None:
+        # The copy only existed for Turbotext to fetch; the pipeline keeps the original.
+        try:
+            await asyncio.to_thread(self._store.delete, key)
+        except Exception:  # best effort: an S3 lifecycle rule on inputs/ is the backstop
+            log.warning("could not delete %s", key)
+
+    # -- the two calls ----------------------------------------------------------------------------
+    async def _call(self, job: ProviderJob, method: str, form: dict[str, str]) -> dict[str, Any]:
+        """One form POST, bounded by the deadline; HTTP and transport failures named."""
+        if job.remaining() <= 0:
+            raise ProviderFailed("turbotext_timeout", "Turbotext did not finish in time")
+        timeout = min(MAX_CALL_SECONDS, job.remaining() + DEADLINE_GRACE_SECONDS)
+        try:
+            response = await self._http.post(
+                f"{self._base}/api_ai/{method}", data=form, headers=self._auth, timeout=timeout
+            )
+        except httpx.TimeoutException:
+            raise ProviderFailed("turbotext_timeout", "Turbotext did not answer in time") from None
+        except httpx.TransportError as exc:
+            raise ProviderFailed(
+                "turbotext_unreachable", f"cannot reach Turbotext ({type(exc).__name__})"
+            ) from None
+        if response.status_code != 200:
+            raise ProviderFailed(
+                f"turbotext_http_{response.status_code}",
+                f"Turbotext answered HTTP {response.status_code}",
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            raise ProviderFailed("turbotext_bad_answer", "Turbotext answered no JSON") from None
+        if not isinstance(body, dict):
+            raise ProviderFailed("turbotext_bad_answer", "Turbotext answered unexpected JSON")
+        return body
+
+    async def _create_queue(
+        self, job: ProviderJob, method: str, form: dict[str, str], *, webhook: bool
+    ) -> str:
+        body = await self._call(job, method, form)
+        check_failure(body)
+        # A webhook job answers with `asyncid`; the same number works as get_result's queueid.
+        queue_id = body.get("asyncid") if webhook else body.get("queueid")
+        queue_id = queue_id if queue_id is not None else body.get("queueid", body.get("asyncid"))
+        if queue_id is None:
+            raise ProviderFailed("turbotext_bad_answer", "Turbotext returned no queue id")
+        log.info("turbotext %s job %s queued as %s", method, job.job_id, queue_id)
+        return str(queue_id)
+
+    async def _poll(
+        self, job: ProviderJob, method: str, queue_id: str, interval: float
+    ) -> dict[str, Any]:
+        """get_result until done; sleeps `interval` (≥ 1 s) before every call."""
+        while True:
+            await self._sleep_within(job, interval)
+            body = await self._call(job, method, {"do": "get_result", "queueid": queue_id})
+            if body.get("action") == "reconnect":
+                continue
+            check_failure(body)
+            return body
+
+    async def _sleep_within(self, job: ProviderJob, seconds: float) -> None:
+        if job.remaining() <= seconds:
+            # Sleeping past the deadline and then calling would be pointless.
+            await asyncio.sleep(job.remaining() + DEADLINE_GRACE_SECONDS)
+            raise ProviderFailed("turbotext_timeout", "Turbotext did not finish in time")
+        await asyncio.sleep(seconds)
+
+    async def _wait_webhook_or_poll(
+        self, job: ProviderJob, method: str, queue_id: str
+    ) -> dict[str, Any]:
+        """The webhook's payload, or the safety-net poll's answer, whichever comes first."""
+        waiter = asyncio.create_task(
+            self._signals.wait(job.job_id, job.remaining(), self._signal_poll_interval)
+        )
+        poller = asyncio.create_task(
+            self._poll(job, method, queue_id, self._safety_poll_interval)
+        )
+        try:
+            pending = {waiter, poller}
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if waiter in done and (payload := waiter.result()) is not None:
+                    log.info("turbotext job %s: result by webhook", job.job_id)
+                    check_failure(payload)
+                    return payload
+                if poller in done:
+                    log.info("turbotext job %s: result by polling", job.job_id)
+                    return poller.result()  # raises the poll's ProviderFailed as is
+            raise ProviderFailed("turbotext_timeout", "Turbotext did not finish in time")
+        finally:
+            # Cancellation of run() lands here too: no task outlives the call.
+            for task in (waiter, poller):
+                task.cancel()
+            await asyncio.gather(waiter, poller, return_exceptions=True)
+
+    async def _download(self, job: ProviderJob, link: str) -> ProviderImage:
+        # The API key goes only to Turbotext's own host, never to a CDN or other site.
+        headers = self._auth if _same_origin(link, self._base) else {}
+        timeout = min(MAX_CALL_SECONDS, job.remaining() + DEADLINE_GRACE_SECONDS)
+        try:
+            response = await self._http.get(link, headers=headers, timeout=timeout)
+        except httpx.TimeoutException:
+            raise ProviderFailed("turbotext_timeout", "result download timed out") from None
+        except httpx.TransportError:
+            raise ProviderFailed("turbotext_unreachable", "cannot download the result") from None
+        if response.status_code != 200:
+            raise ProviderFailed(
+                f"turbotext_http_{response.status_code}",
+                f"result download answered HTTP {response.status_code}",
+            )
+        return await asyncio.to_thread(_as_provider_image, response.content)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def create(ctx) -> TurbotextProvider:  # ctx: shared.providers.ProviderContext
+    signals = ctx.extras.get("job_signals") or JobSignals(ctx.tables)
+    return TurbotextProvider(ctx.settings, store=ctx.store, signer=ctx.signer, signals=signals)
+
+
+# -- answers ---------------------------------------------------------------------------------
+def check_failure(body: dict[str, Any]) -> None:
+    """Raise ProviderFailed for a refusal or an error answer; return for success."""
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    if data.get("forbidden_content") in (True, "true", "True", 1):
+        raise ProviderFailed("turbotext_forbidden_content", "Turbotext refused the content")
+    if body.get("success") is not True:
+        code = str(body.get("error") or "unknown").strip().replace(" ", "_")[:60]
+        raise ProviderFailed(f"turbotext_error:{code}", f"Turbotext reported an error: {code}")
+
+
+def result_link(body: dict[str, Any], base: str) -> str:
+    """`uploaded_image`, else `data.image[0]` (which may be relative to the site)."""
+    link = body.get("uploaded_image")
+    if not link:
+        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        image_list = data.get("image") or []
+        link = image_list[0] if isinstance(image_list, list) and image_list else None
+    if not link or not isinstance(link, str):
+        raise ProviderFailed("turbotext_no_image", "Turbotext returned no image link")
+    return urljoin(base + "/", link)
+
+
+def _same_origin(url: str, base: str) -> bool:
+    a, b = urlsplit(url), urlsplit(base)
+    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+
+
+def _as_provider_image(data: bytes) -> ProviderImage:
+    """Trust the bytes, not the file name or header: pass JPEG/PNG through untouched."""
+    mime = images.sniff_mime(data)
+    if mime in ("image/jpeg", "image/png"):
+        return ProviderImage(data=data, mime=mime)
+    try:
+        prepared = images.prepare_photo(data, max_side=8192, max_pixels=200_000_000)
+    except UnsupportedMedia:
+        raise ProviderFailed("turbotext_bad_image", "Turbotext returned no usable image") from None
+    return ProviderImage(data=prepared.data, mime=prepared.mime)
+
+
+__all__ = [
+    "ROLES",
+    "MethodRoles",
+    "TurbotextProvider",
+    "check_failure",
+    "create",
+    "result_link",
+    "verify_webhook_token",
+    "webhook_token",
+    "webhook_url",
+]

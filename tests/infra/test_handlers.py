@@ -1,0 +1,202 @@
+"""Every handler invoked in-process with real Function URL events against moto-backed AWS
+storage: the booth upload end to end, the operator console, and the webhook reaching a
+waiting booth request through DynamoDB alone."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import threading
+import uuid
+
+import pytest
+from PIL import Image
+
+from functions import deps
+from functions.lambda_entry import console_handler, make_handler
+from tests.infra.conftest import (
+    background_image,
+    booth_event,
+    console_event,
+    green_screen_photo,
+    webhook_event,
+)
+
+OPERATOR, OPERATOR_PASSWORD = "acme", "correct horse battery"
+
+
+def _ingest():
+    from functions import ingest
+
+    return make_handler(ingest.app, "ingest")
+
+
+def _multipart(field: str, filename: str, data: bytes, mime: str) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; "
+            f"filename=\"{filename}\"\r\nContent-Type: {mime}\r\n\r\n").encode()
+    body += data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def _json(response: dict) -> dict:
+    body = response["body"]
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body)
+    return json.loads(body)
+
+
+@pytest.fixture
+def tenant(aws) -> str:
+    """An operator account created through the core (as `boothai tenant add` does against
+    the deployed tables); returns its booth upload password."""
+    from shared.config import Settings
+    from shared.services import build_services
+
+    async def create() -> str:
+        services = build_services(Settings())
+        try:
+            created, _ = await services.create_tenant(OPERATOR, OPERATOR_PASSWORD)
+            return created.upload_password
+        finally:
+            await services.aclose()
+
+    return asyncio.run(create())
+
+
+@pytest.fixture
+def local_slot(tenant, context) -> tuple[str, str]:
+    """Slot 1 of the local tab configured through the console handler (Basic Auth):
+    reference upload, then the preset. Returns (slot token, upload password)."""
+    body, ctype = _multipart("file", "beach.jpg", background_image(), "image/jpeg")
+    response = console_handler(console_event("PUT", "/api/slots/local/1/reference", OPERATOR,
+                                             OPERATOR_PASSWORD, body=body, content_type=ctype),
+                               context)
+    assert response["statusCode"] == 200, response["body"]
+    preset = json.dumps({"type": "background", "enabled": True}).encode()
+    response = console_handler(console_event("PUT", "/api/slots/local/1", OPERATOR,
+                                             OPERATOR_PASSWORD, body=preset), context)
+    assert response["statusCode"] == 200, response["body"]
+    upload_url = _json(response)["upload_url"]
+    return upload_url.rsplit("/u/", 1)[1], tenant
+
+
+def test_booth_upload_returns_the_processed_jpeg(aws, local_slot, context, lambda_output):
+    token, upload_password = local_slot
+    lambda_output()  # forget the set-up's output
+    deps.install_services(None)  # the ingest container builds its own services
+    response = _ingest()(booth_event(token, green_screen_photo(), upload_password), context)
+
+    assert response["statusCode"] == 200, response["body"]
+    assert response["isBase64Encoded"] is True
+    assert response["headers"]["content-type"] == "image/jpeg"
+    image = Image.open(io.BytesIO(base64.b64decode(response["body"])))
+    assert image.format == "JPEG"
+    # The green screen is gone: the corner now shows the (red) background.
+    r, g, b = image.convert("RGB").getpixel((2, 2))
+    assert r > 150 and g < 100
+
+    job_id = response["headers"]["x-boothai-job"]
+    job = aws.tables.get("jobs", OPERATOR, job_id)
+    assert job["status"] == "done"
+    assert aws.store.head(job["original_key"]) is not None
+    assert aws.store.head(job["result_key"]) is not None
+    stats = aws.tables.get("stats", OPERATOR, "total#local")
+    assert stats["done"] == 1  # bookkeeping drained before the handler returned
+
+    # One JSON log line per request with the job id, and nothing secret in any output.
+    out = lambda_output()
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    request = [line for line in lines if line.get("message") == "request"]
+    assert request and request[-1]["job_id"] == job_id and request[-1]["status"] == 200
+    assert request[-1]["path"] == "/u/{slot_token}" and request[-1]["function"] == "ingest"
+    metrics = {m["Name"]: line for line in lines if "_aws" in line
+               for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert metrics["PhotosProcessed"]["provider"] == "local"
+    assert metrics["PhotosProcessed"]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "boothai"
+    assert metrics["ProviderLatency"]["provider"] == "local"
+    assert metrics["Requests"]["function"] == "ingest"
+    for secret in (token, upload_password, OPERATOR_PASSWORD):
+        assert secret not in out
+
+
+def test_booth_upload_errors_are_short_plain_text(aws, local_slot, context):
+    token, _ = local_slot
+    handler = _ingest()
+    wrong = handler(booth_event(token, green_screen_photo(), "not-the-password"), context)
+    assert wrong["statusCode"] == 401
+    assert wrong["headers"]["content-type"].startswith("text/plain")
+    unknown = handler(booth_event("no-such-token", green_screen_photo(), "x"), context)
+    assert unknown["statusCode"] == 404
+    not_image = handler(booth_event(token, b"GIF89a not really", local_slot[1]), context)
+    assert not_image["statusCode"] == 415
+
+
+def test_console_serves_admin_api_and_health(aws, tenant, context):
+    response = console_handler(console_event("GET", "/api/slots", OPERATOR, OPERATOR_PASSWORD),
+                               context)
+    assert response["statusCode"] == 200
+    tabs = _json(response)["tabs"]
+    assert [t["provider"] for t in tabs] == ["local"] and len(tabs[0]["slots"]) == 20
+
+    denied = console_handler(console_event("GET", "/api/slots", OPERATOR, "wrong"), context)
+    assert denied["statusCode"] == 401
+
+    health = console_event("GET", "/health", OPERATOR, OPERATOR_PASSWORD)
+    del health["headers"]["authorization"]
+    response = console_handler(health, context)
+    assert response["statusCode"] == 200, response["body"]
+    assert _json(response)["checks"] == {"tables": "ok", "objects": "ok"}
+
+
+def test_webhook_reaches_the_waiting_request_through_dynamodb(aws, context):
+    """Two invocations that share nothing but the tables: a booth request waiting on its
+    own thread and loop with its own services, and the webhooks handler."""
+    pytest.importorskip("shared.job_signals")
+    from functions import webhooks
+    from shared import job_signals
+    from shared.config import Settings
+    from shared.job_signals import JobSignals
+    from shared.providers.turbotext import webhook_token
+    from shared.services import build_services
+    from shared.signed_links import LinkSigner
+    from tests.infra.conftest import SIGNING_KEY
+
+    if not hasattr(build_services(Settings()), "job_signals"):
+        pytest.skip("Services has no job_signals yet (functions/webhooks.py needs it)")
+    deps.install_services(None)
+    job_id = f"job{uuid.uuid4().hex[:12]}"
+    received: dict = {}
+    waiting = threading.Event()
+
+    def booth_container() -> None:
+        async def wait() -> None:
+            services = build_services(Settings())
+            waiting.set()
+            received["payload"] = await JobSignals(services.tables).wait(
+                job_id, timeout=10, poll_interval=0.1)
+        asyncio.run(wait())
+
+    waiter = threading.Thread(target=booth_container)
+    waiter.start()
+    assert waiting.wait(5)
+    # No shared memory: the in-process wake-up registry cannot carry the signal.
+    with job_signals._waiters_lock:
+        saved = dict(job_signals._waiters)
+        job_signals._waiters.clear()
+    try:
+        token = webhook_token(LinkSigner(SIGNING_KEY.encode()), job_id)
+        payload = {"success": True, "data": {"uploaded_image": "https://example.test/r.png"}}
+        response = make_handler(webhooks.app, "webhooks")(webhook_event(job_id, token, payload),
+                                                          context)
+        assert response["statusCode"] == 200, response["body"]
+        waiter.join(10)
+    finally:
+        with job_signals._waiters_lock:
+            job_signals._waiters.update(saved)
+    assert received["payload"] == payload
+
+    forged = make_handler(webhooks.app, "webhooks")(webhook_event(job_id, "forged", {}), context)
+    assert forged["statusCode"] == 403
