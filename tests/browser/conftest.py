@@ -1,0 +1,164 @@
+"""Browser tests: the REAL service in a subprocess, Debian's chromium through Playwright.
+
+The service is started once per module on a free port with its own data dir; every test gets
+a fresh page in a context that already carries the operator's Basic Auth credentials.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image, ImageDraw
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[2]
+SHOTS = REPO / "test-output" / "browser"
+ADMIN = ("admin", "browser-test-pass-1")
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--no-first-run"]
+
+if not CHROMIUM.exists():  # CI installs Debian's chromium; never `playwright install` here
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Service:
+    base: str
+    data_dir: Path
+
+    def client(self, auth: tuple[str, str] | None = ADMIN) -> httpx.Client:
+        return httpx.Client(base_url=self.base, auth=auth, timeout=30)
+
+    def api(self, method: str, path: str, **kwargs) -> httpx.Response:
+        with self.client() as client:
+            return client.request(method, path, **kwargs)
+
+    def slot(self, provider: str, index: int) -> dict:
+        tabs = self.api("GET", "/api/slots").json()["tabs"]
+        tab = next(t for t in tabs if t["provider"] == provider)
+        return tab["slots"][index - 1]
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    data_dir = tmp_path_factory.mktemp("boothai-browser")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("BOOTHAI_") and k not in ("GEMINI_API_KEY", "TURBOTEXT_API_KEY")}
+    env.update(BOOTHAI_DATA_DIR=str(data_dir / "data"), BOOTHAI_ADMIN_PASSWORD=ADMIN[1],
+               BOOTHAI_AUTH_FAILURES_ALLOWED="1000", BOOTHAI_GPU_BACKEND="off",
+               PYTHONUNBUFFERED="1")
+    log = (data_dir / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "functions.cli", "serve", "--port", str(port), "--log-level", "warning",
+         "--no-access-log"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"boothai serve exited: {(data_dir / 'server.log').read_text()}")
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("boothai serve did not answer /health within 30 s")
+            time.sleep(0.1)
+        yield Service(base=base, data_dir=data_dir)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser: Browser, service: Service) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(
+        http_credentials={"username": ADMIN[0], "password": ADMIN[1]},
+        locale="en-US", viewport={"width": 1366, "height": 900},
+    )
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=service.base)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext, service: Service) -> Iterator[Page]:
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(service.base + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    yield page
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture(scope="session")
+def shots() -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return SHOTS
+
+
+# -- pictures, drawn here --------------------------------------------------------------------------
+def jpeg(img: Image.Image) -> bytes:
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=92)
+    return out.getvalue()
+
+
+def beach(size: tuple[int, int] = (800, 600)) -> bytes:
+    """Sky, sea and sand: nothing in it is green."""
+    w, h = size
+    img = Image.new("RGB", size, (135, 196, 235))
+    draw = ImageDraw.Draw(img)
+    draw.ellipse((w * 0.72, h * 0.08, w * 0.86, h * 0.26), fill=(255, 226, 120))
+    draw.rectangle((0, int(h * 0.45), w, int(h * 0.62)), fill=(30, 110, 170))
+    draw.rectangle((0, int(h * 0.62), w, h), fill=(232, 205, 150))
+    return jpeg(img)
+
+
+GREEN = (20, 190, 60)
+SKIN = (224, 172, 138)
+
+
+def green_screen_photo(size: tuple[int, int] = (640, 480)) -> bytes:
+    """A guest (skin-coloured head and body) in front of a green screen."""
+    w, h = size
+    img = Image.new("RGB", size, GREEN)
+    draw = ImageDraw.Draw(img)
+    draw.ellipse((w * 0.42, h * 0.15, w * 0.58, h * 0.42), fill=SKIN)
+    draw.rounded_rectangle((w * 0.34, h * 0.42, w * 0.66, h), radius=40, fill=(60, 60, 140))
+    return jpeg(img)
