@@ -6,12 +6,12 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, File, Request, Response, UploadFile
-from mangum import Mangum
 from pydantic import BaseModel, Field
 
 from functions.app import create_function_app
 from functions.deps import CurrentTenant, ReceivedAt, ServicesDep
 from functions.errors import JsonErrors
+from functions.lambda_entry import make_handler
 from shared.domain import (
     SLOTS_PER_PROVIDER,
     Job,
@@ -41,7 +41,8 @@ class SlotUpdate(BaseModel):
 
 # -- shaping --------------------------------------------------------------------------------------
 def _base_url(services: Services, request: Request) -> str:
-    return services.settings.public_base_url or str(request.base_url).rstrip("/")
+    settings = services.settings
+    return settings.upload_base_url or settings.public_base_url or str(request.base_url).rstrip("/")
 
 
 def slot_json(slot: Slot, base_url: str) -> dict:
@@ -88,9 +89,21 @@ def _tab(services: Services, name: ProviderName) -> dict:
         return {"provider": name, "label": name.capitalize(), "types": [],
                 "types_note": None, "available": False,
                 "unavailable_reason": services.providers.unavailable.get(name, "not enabled")}
+    problem = _setup_problem(provider, name)
     return {"provider": name, "label": provider.label,
             "types": sorted(provider.types), "types_note": provider.types_note,
-            "available": True, "unavailable_reason": None}
+            "available": problem is None, "unavailable_reason": problem}
+
+
+def _setup_problem(provider, name: ProviderName) -> str | None:
+    """What this deployment lacks for the provider (an API key, a GPU backend, a public
+    URL): the same check that refuses saving its slots, asked once with an empty slot."""
+    probe = Slot(tenant="-", provider=name, index=1, upload_token="-")
+    try:
+        provider.check_slot(probe)
+    except InvalidInput as exc:
+        return str(exc)
+    return None
 
 
 def _provider_name(value: str) -> ProviderName:
@@ -141,7 +154,8 @@ async def save_slot(
         )
     if update.type is not None and update.type not in impl.types:
         supported = ", ".join(sorted(impl.types)) or "nothing"
-        raise InvalidInput(f"{impl.label} does {supported}, not {update.type}", field="type")
+        note = f" ({impl.types_note})" if impl.types_note else ""
+        raise InvalidInput(f"{impl.label} does {supported}, not {update.type}{note}", field="type")
     if update.fallback_provider is not None:
         _check_fallback(services, slot.provider, update)
 
@@ -265,6 +279,43 @@ async def stats(tenant: CurrentTenant, services: ServicesDep) -> dict:
     }
 
 
+# -- API keys (for /v1/images/edits and the vision API) ---------------------------------------
+class ApiKeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+
+
+def _api_key_json(key) -> dict:
+    return {"key_id": key.key_id, "name": key.name, "prefix": key.prefix,
+            "created_at": key.created_at}
+
+
+@router.get("/keys", summary="The tenant's API keys (names and prefixes; never the keys)")
+async def list_api_keys(tenant: CurrentTenant, services: ServicesDep) -> dict:
+    from shared.apikeys import ApiKeys
+
+    keys = await ApiKeys(services.tables).list(tenant.name)
+    return {"keys": [_api_key_json(k) for k in sorted(keys, key=lambda k: k.created_at)]}
+
+
+@router.post("/keys", status_code=201, summary="Create an API key (the key is shown only here)")
+async def create_api_key(body: ApiKeyCreate, tenant: CurrentTenant, services: ServicesDep) -> dict:
+    from shared.apikeys import ApiKeys
+
+    record, secret = await ApiKeys(services.tables).create(tenant.name, body.name)
+    return {**_api_key_json(record), "key": secret}
+
+
+@router.delete("/keys/{key_id}", status_code=204, response_class=Response,
+               summary="Revoke an API key")
+async def revoke_api_key(key_id: str, tenant: CurrentTenant, services: ServicesDep) -> Response:
+    from shared.apikeys import ApiKeys
+
+    if not key_id.isalnum() or len(key_id) > 40:
+        raise NotFound(f"no API key {key_id}")
+    await ApiKeys(services.tables).revoke(tenant.name, key_id)
+    return Response(status_code=204)
+
+
 @router.post("/upload-password/rotate", summary="Issue a new upload password")
 async def rotate_upload_password(tenant: CurrentTenant, services: ServicesDep) -> dict:
     return {"upload_password": await services.repo.rotate_upload_password(tenant.name)}
@@ -298,4 +349,4 @@ async def _image_response(services: Services, key: str, mime: str | None, thumb:
 
 
 app = create_function_app(router)
-handler = Mangum(app, lifespan="off")
+handler = make_handler(app, "admin")

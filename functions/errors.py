@@ -87,6 +87,27 @@ class PlainTextErrors(_ErrorRoute):
 
 
 class JsonErrors(_ErrorRoute):
+    """Admin API: `{"detail": "...", "field": "..."}`, also for FastAPI's own body validation,
+    so the UI shows every refusal next to the field it names."""
+
+    def get_route_handler(self) -> Handler:
+        from fastapi.exceptions import RequestValidationError
+
+        inner = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await inner(request)
+            except RequestValidationError as exc:
+                first = exc.errors()[0] if exc.errors() else {}
+                loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+                field = loc[-1] if loc else None
+                message = first.get("msg", "invalid request")
+                return JSONResponse({"detail": f"{field}: {message}" if field else message,
+                                     "field": field}, status_code=422)
+
+        return handler
+
     def render(self, exc: e.BoothaiError, status: int) -> Response:
         body: dict[str, Any] = {"detail": message_for(exc)}
         if isinstance(exc, e.InvalidInput) and exc.field:
@@ -97,3 +118,70 @@ class JsonErrors(_ErrorRoute):
         if isinstance(exc, e.Unauthorized):
             response.headers["WWW-Authenticate"] = 'Basic realm="boothai"'
         return response
+
+
+class OpenAIErrors(_ErrorRoute):
+    """The image-edit API (seeds 002/004, OpenAI-compatible): every error is
+    `{"detail": {"error": CODE, "message": "..."}}` with CODE one of INVALID_INPUT,
+    UNAUTHORIZED, MODEL_NOT_READY, GENERATION_ERROR. Bad input is 400 (the seeds' status,
+    not the core's 422/415) except a too-large upload, which stays 413; a provider failure is
+    500 and a timeout 504, both GENERATION_ERROR. FastAPI's own request validation errors
+    and unexpected crashes on these routes get the same shape."""
+
+    STATUS_OVERRIDES: dict[type[e.BoothaiError], int] = {
+        e.InvalidInput: 400,
+        e.UnsupportedMedia: 400,
+        e.NotFound: 400,
+        e.ConditionFailed: 400,
+        e.ProviderFailed: 500,
+    }
+
+    @staticmethod
+    def code_for(exc: e.BoothaiError) -> str:
+        if isinstance(exc, e.Unauthorized | e.TooManyAttempts):
+            return "UNAUTHORIZED"
+        if isinstance(exc, e.ModelNotReady | e.StorageUnavailable):
+            return "MODEL_NOT_READY"
+        if isinstance(exc, e.ProviderFailed | e.DeadlineExceeded):
+            return "GENERATION_ERROR"
+        return "INVALID_INPUT"
+
+    @staticmethod
+    def body(code: str, message: str, status: int, headers: dict | None = None) -> JSONResponse:
+        return JSONResponse({"detail": {"error": code, "message": message}},
+                            status_code=status, headers=headers)
+
+    def render(self, exc: e.BoothaiError, status: int) -> Response:
+        for cls in type(exc).__mro__:
+            if cls in self.STATUS_OVERRIDES:
+                status = self.STATUS_OVERRIDES[cls]
+                break
+        code = self.code_for(exc)
+        message = str(exc)
+        if code == "GENERATION_ERROR":
+            message = f"Image generation failed: {exc}"
+        response = self.body(code, message, status)
+        if isinstance(exc, e.Unauthorized):
+            response.headers["WWW-Authenticate"] = 'Bearer realm="boothai", Basic realm="boothai"'
+        return response
+
+    def get_route_handler(self) -> Handler:
+        from fastapi.exceptions import HTTPException, RequestValidationError
+
+        inner = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await inner(request)
+            except RequestValidationError as exc:
+                first = exc.errors()[0] if exc.errors() else {}
+                where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
+                return self.body("INVALID_INPUT", f"{where}: {first.get('msg', 'invalid')}", 400)
+            except HTTPException:
+                raise
+            except Exception:  # anything unexpected: same shape, nothing internal leaks
+                log.exception("%s %s crashed", request.method, request.url.path)
+                return self.body("GENERATION_ERROR", "Image generation failed: internal error",
+                                 500)
+
+        return handler

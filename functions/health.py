@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from functions.app import create_function_app
-from functions.lambda_entry import make_handler
 from functions.deps import ServicesDep
+from functions.lambda_entry import make_handler
 
 router = APIRouter(tags=["health"])
 

@@ -48,6 +48,19 @@ class Settings(BaseSettings):
         default_factory=lambda: list(ProviderName)
     )
 
+    # The image-edit and vision APIs take several files per request (10 × 10 MB per their
+    # specs); every other route keeps max_upload_mb.
+    max_api_request_mb: float = 101.0
+
+    # --- vision API ----------------------------------------------------------------------------
+    vision_default_model: str = "qwen3_vl_2b"
+    vision_timeout_seconds: float = 30.0
+    vision_comparison_timeout_seconds: float = 120.0
+    fetch_timeout_seconds: float = 15.0
+    # Let image_urls reach private/loopback addresses. Only for closed networks and tests:
+    # it turns the comparison endpoint into a way to probe the server's own network.
+    fetch_allow_private: bool = False
+
     # --- auth and abuse ----------------------------------------------------------------------
     admin_password: SecretStr | None = None
     # Key for HMAC-signed media links and webhook tokens; random per data dir if unset.
@@ -81,6 +94,13 @@ class Settings(BaseSettings):
     vision_model_dir: str | None = None
     modal_app_name: str = "boothai-gpu"
     modal_timeout_seconds: float = 600.0
+    # Qwen-Image-Edit knobs. Conditioning areas (pixels) default to the pipeline's own
+    # (1024² for the VAE, 384² for the text encoder); booth steps None = backend default
+    # (50, or 8 with the Lightning LoRA); booth output area defaults to ~1 MP.
+    qwen_edit_condition_area: int | None = None
+    qwen_edit_vae_area: int | None = None
+    qwen_booth_steps: int | None = None
+    qwen_booth_area: int | None = None
     gpu_device: str | None = None
 
     @field_validator("enabled_providers", mode="before")

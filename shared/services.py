@@ -110,4 +110,6 @@ def _build_gpu(settings: Settings) -> Any:
         modal_app_name=settings.modal_app_name,
         modal_timeout=settings.modal_timeout_seconds,
         device=settings.gpu_device,
+        edit_condition_image_size=settings.qwen_edit_condition_area,
+        edit_vae_image_size=settings.qwen_edit_vae_area,
     )
