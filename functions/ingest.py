@@ -14,9 +14,9 @@ from fastapi import APIRouter, Request, Response
 from starlette.datastructures import UploadFile
 
 from functions.app import create_function_app
-from functions.lambda_entry import make_handler
 from functions.deps import ClientAddress, ReceivedAt, ServicesDep
 from functions.errors import PlainTextErrors
+from functions.lambda_entry import make_handler
 from shared.domain import JobSource
 from shared.errors import InvalidInput, NotFound, StorageUnavailable, UnsupportedMedia
 

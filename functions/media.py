@@ -9,9 +9,9 @@ import anyio
 from fastapi import APIRouter, Response
 
 from functions.app import create_function_app
-from functions.lambda_entry import make_handler
 from functions.deps import ServicesDep
 from functions.errors import PlainTextErrors
+from functions.lambda_entry import make_handler
 from shared.errors import NotFound, Unauthorized
 from shared.images import sniff_mime
 from shared.ports import check_object_key

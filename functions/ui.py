@@ -7,9 +7,9 @@ from fastapi import APIRouter, Response
 from fastapi.responses import FileResponse
 
 from functions.app import create_function_app
-from functions.lambda_entry import make_handler
 from functions.deps import CurrentTenant, ServicesDep
 from functions.errors import JsonErrors
+from functions.lambda_entry import make_handler
 from shared.errors import NotFound
 
 router = APIRouter(tags=["ui"], route_class=JsonErrors, include_in_schema=False)

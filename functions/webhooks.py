@@ -17,8 +17,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from functions.app import create_function_app
-from functions.lambda_entry import make_handler
 from functions.deps import ServicesDep
+from functions.lambda_entry import make_handler
 from shared.providers.turbotext import verify_webhook_token
 
 log = logging.getLogger("boothai.webhooks")

@@ -161,6 +161,23 @@ def thumbnail(data: bytes, *, side: int = 256, max_pixels: int) -> bytes:
     return encode(img, keep_alpha=False, quality=80)[0]
 
 
+def check_complete(data: bytes, *, max_pixels: int) -> None:
+    """A provider's answer must be a whole JPEG or PNG before it reaches a booth: a truncated
+    or garbage body that merely starts with the right magic bytes is refused. PNG: every
+    chunk's CRC up to IEND (no pixel decode); JPEG: a 1/8-scale draft decode of the stream."""
+    header = read_header(data, max_pixels=max_pixels)
+    if header.mime == "image/png":
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                Image.open(io.BytesIO(data)).verify()
+        except Exception as exc:  # Pillow raises many types for broken chunks
+            raise UnsupportedMedia("the image is damaged or truncated") from exc
+        return
+    small = (max(1, header.width // 8), max(1, header.height // 8))
+    _decode(data, header, small)
+
+
 def load_rgb(data: bytes) -> Image.Image:
     """Decode bytes the pipeline already validated (for providers that work on pixels)."""
     img = Image.open(io.BytesIO(data))

@@ -37,11 +37,19 @@ from shared.errors import (
     BoothaiError,
     DeadlineExceeded,
     NotFound,
+    PayloadTooLarge,
     ProviderFailed,
     SlotNotReady,
     StorageUnavailable,
+    UnsupportedMedia,
 )
-from shared.images import PreparedImage, extension_for, prepare_photo, sniff_mime
+from shared.images import (
+    PreparedImage,
+    check_complete,
+    extension_for,
+    prepare_photo,
+    sniff_mime,
+)
 from shared.observability import record_attempt, record_job
 from shared.ports import ObjectStore
 from shared.providers import ProviderRegistry
@@ -115,7 +123,7 @@ class BoothPipeline:
         # The job is written once, already running: the original is safe at this point, and
         # a restart that finds it running closes it as failed and trashes the original.
         job.status, job.started_at = JobStatus.RUNNING, time.time()
-        await self._within(answer_by, self.repo.put_job(job), what="recording the job")
+        await self._record_running(job, answer_by)
 
         # 4. Run the provider, then the fallback one, under the deadline
         result, error = await self._attempt_all(job, slot, attempts, photo, reference,
@@ -189,6 +197,7 @@ class BoothPipeline:
             try:
                 async with asyncio.timeout(max(0.0, left)):
                     result = await provider.run(request)
+                    await self._check_result(provider, result)
                 outcome, error = "done", None
             except TimeoutError:
                 error = DeadlineExceeded(
@@ -215,6 +224,14 @@ class BoothPipeline:
                 return result, DeadlineExceeded("")
         return None, error
 
+    async def _check_result(self, provider: Provider, result: ProviderImage) -> None:
+        """Never hand a booth a truncated or garbage "image" with a 200."""
+        try:
+            await run_cpu(lambda: check_complete(result.data, max_pixels=self.settings.max_pixels))
+        except (UnsupportedMedia, PayloadTooLarge):
+            raise ProviderFailed(f"{provider.name}_bad_image",
+                                 f"{provider.name} returned a broken image") from None
+
     async def _succeed(
         self, job: Job, result: ProviderImage, answer_by: float, received_at: float
     ) -> BoothAnswer:
@@ -224,8 +241,13 @@ class BoothPipeline:
         )
         job.status, job.finished_at = JobStatus.DONE, time.time()
         job.total_ms = int((time.monotonic() - received_at) * 1000)
-        await self._within(answer_by, self._put(job.result_key, result.data, mime),
-                           what="storing the result")
+        try:
+            await self._within(answer_by, self._put(job.result_key, result.data, mime),
+                               what="storing the result")
+        except StorageUnavailable as exc:
+            # The guest still gets the photo; the job says why the result is not kept.
+            log.warning("job %s: result not stored: %s", job.job_id, exc)
+            job.result_key, job.reason = None, "result_not_stored"
         # The guest gets the photo even if closing the job is slow; it completes after.
         await self._finish_soon(self.repo.put_job(job), answer_by)
         self._record(job)
@@ -259,6 +281,26 @@ class BoothPipeline:
     def _record(job: Job) -> None:
         record_job(job_id=job.job_id, tenant=job.tenant, provider=str(job.provider),
                    status=str(job.status), reason=job.reason, total_ms=job.total_ms)
+
+    async def _record_running(self, job: Job, answer_by: float) -> None:
+        """Write the job as running. When the table is down or too slow for the window the
+        booth gets 503, and the job must not stay `running`: once the (late) write has landed
+        or failed, close it as failed and trash the original."""
+        write = asyncio.ensure_future(self.repo.put_job(job))
+        try:
+            await self._within(answer_by, asyncio.shield(write), what="recording the job")
+        except StorageUnavailable:
+            job.status, job.reason, job.finished_at = JobStatus.FAILED, "storage_unavailable", time.time()
+
+            async def close_after_write() -> None:
+                await asyncio.wait([write])
+                if not write.cancelled():
+                    write.exception()  # retrieved: the failure is the reason just recorded
+                await self._close_failed(job)
+
+            self._spawn(close_after_write())
+            self._record(job)
+            raise
 
     # -- plumbing --------------------------------------------------------------------------------
     async def _within(self, answer_by: float, work: Awaitable[T], *, what: str) -> T:

@@ -21,6 +21,20 @@ from shared.config import Settings
 from shared.services import Services, build_services
 
 TEST_ADMIN_PASSWORD = "operator-pass-1"
+LOG_FILE = Path(__file__).resolve().parents[1] / "test-output" / "pytest-log.txt"
+
+
+def pytest_configure(config) -> None:
+    """Tee every log record of the session to test-output/pytest-log.txt: something to read
+    after a failure, and what tests/security/test_no_secrets_in_logs.py scans for secrets."""
+    LOG_FILE.parent.mkdir(exist_ok=True)
+    handler = logging.FileHandler(LOG_FILE, mode="w", encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > logging.INFO:
+        root.setLevel(logging.INFO)
 
 
 def free_port() -> int:

@@ -1,0 +1,75 @@
+"""Booths on a short window (3 s, answer by 2 s) over storage that can be made to fail."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+import shared.services
+from shared.config import Settings
+from shared.domain import Job, JobStatus, ProcessingType, ProviderName
+from shared.services import Services, build_services
+from tests.conftest import run
+from tests.faults.faulty import Faults, wrap_storage
+from tests.helpers import photos
+
+WINDOW, MARGIN = 3.0, 1.0
+ANSWER_BY = WINDOW - MARGIN
+
+
+async def setup_booth(services: Services, name: str = "acme", *, fallback: bool = False):
+    """A tenant with local slot 1: background replacement, enabled."""
+    tenant, _ = await services.create_tenant(name, "pw-" + name)
+    slot = await services.repo.get_slot(name, ProviderName.LOCAL, 1)
+    key = f"references/{name}/local/01.jpg"
+    await asyncio.to_thread(services.store.put, key, photos.background(), "image/jpeg")
+    slot.type, slot.enabled, slot.reference_key = ProcessingType.BACKGROUND, True, key
+    slot.reference_mime, slot.fallback_to_original = "image/jpeg", fallback
+    await services.repo.save_slot(slot)
+    return tenant, slot
+
+
+def post_photo(url: str, password: str, data: bytes | None = None,
+               timeout: float = 30.0) -> tuple[httpx.Response, float]:
+    data = data or photos.green_screen(640, 427)
+    started = time.monotonic()
+    response = httpx.post(url, data=photos.dslr_fields(password),
+                          files={"fileToUpload": ("IMG_0001.JPG", data, "image/jpeg")},
+                          timeout=timeout)
+    return response, time.monotonic() - started
+
+
+def wait_for_job(services: Services, done, tenant: str = "acme", timeout: float = 10.0) -> Job:
+    """The newest job once `done(job)` holds (bookkeeping may finish after the answer)."""
+    deadline, job = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        jobs = run(services.repo.recent_jobs(tenant, limit=1))
+        job = jobs[0] if jobs else None
+        if job is not None and done(job):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job did not settle: {job}")
+
+
+def closed(job: Job) -> bool:
+    return job.status in (JobStatus.DONE, JobStatus.FAILED) and (
+        job.status is JobStatus.DONE or job.original_key.startswith("trash/"))
+
+
+@pytest.fixture
+def faulty_booth(tmp_path, live_server_factory, monkeypatch):
+    """A live server whose tables and object store go through one `Faults` switchboard."""
+    faults = Faults()
+    real_open = shared.services.open_storage
+    monkeypatch.setattr(shared.services, "open_storage",
+                        lambda settings, signer: wrap_storage(*real_open(settings, signer), faults))
+    settings = Settings(data_dir=tmp_path / "data", enabled_providers=["local"],
+                        booth_window_seconds=WINDOW, booth_safety_margin_seconds=MARGIN)
+    services = build_services(settings)
+    tenant, slot = run(setup_booth(services))
+    server = live_server_factory(services)
+    return {"services": services, "faults": faults, "base": server.url,
+            "url": f"{server.url}/u/{slot.upload_token}", "password": tenant.upload_password}
