@@ -69,8 +69,7 @@ def serve(port: int, data_dir: str) -> None:
         data = await form["fileToUpload"].read()
         return Response(data, media_type="image/jpeg")
 
-    app = create_app(services=services)
-    app.app.app.include_router(echo)  # inside the ArrivalTime and BodyLimit wrappers
+    app = create_app(services=services, extra_routers=(echo,))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

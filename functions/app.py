@@ -118,7 +118,13 @@ def _limits(app: FastAPI, settings: Settings) -> ASGIApp:
     return ArrivalTime(NoSniff(BodyLimit(app, settings.max_upload_bytes + 64 * 1024, larger)))
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> ASGIApp:
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    extra_routers: tuple[APIRouter, ...] = (),
+) -> ASGIApp:
+    """Every function in one app. `extra_routers` are mounted too, inside the same limits
+    (benchmarks add a baseline route this way)."""
     settings = settings or (services.settings if services else Settings())
 
     owned = services is None  # close on shutdown only what this app built
@@ -145,6 +151,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 raise
             continue
         app.include_router(module.router)
+    for router in extra_routers:
+        app.include_router(router)
     app.state.services = services
     return _limits(app, settings)
 

@@ -128,10 +128,9 @@ def prepare_photo(data: bytes, *, max_side: int, max_pixels: int) -> PreparedIma
     small_enough = max(header.width, header.height) <= max_side
 
     if upright and small_enough and header.mime in ("image/jpeg", "image/png"):
-        # Validate by decoding (a truncated or corrupt file fails here), then pass the bytes on
+        # Validate the whole file (a truncated one fails here), then pass the bytes on
         # untouched: no re-encode, no quality loss, alpha kept.
-        small = (max(1, header.width // 8), max(1, header.height // 8))
-        _decode(data, header, small)
+        _check_whole(data, header)
         return PreparedImage(data, header.mime, header.width, header.height)
 
     target = _fit(header.width, header.height, max_side)
@@ -165,7 +164,12 @@ def check_complete(data: bytes, *, max_pixels: int) -> None:
     """A provider's answer must be a whole JPEG or PNG before it reaches a booth: a truncated
     or garbage body that merely starts with the right magic bytes is refused. PNG: every
     chunk's CRC up to IEND (no pixel decode); JPEG: a 1/8-scale draft decode of the stream."""
-    header = read_header(data, max_pixels=max_pixels)
+    _check_whole(data, read_header(data, max_pixels=max_pixels))
+
+
+def _check_whole(data: bytes, header: ImageHeader) -> None:
+    """Is the file complete? Structure checks that cost a fraction of a decode:
+    PNG: every chunk's CRC up to IEND; JPEG: an end-of-image marker after the main scan."""
     if header.mime == "image/png":
         try:
             with warnings.catch_warnings():
@@ -173,9 +177,34 @@ def check_complete(data: bytes, *, max_pixels: int) -> None:
                 Image.open(io.BytesIO(data)).verify()
         except Exception as exc:  # Pillow raises many types for broken chunks
             raise UnsupportedMedia("the image is damaged or truncated") from exc
-        return
-    small = (max(1, header.width // 8), max(1, header.height // 8))
-    _decode(data, header, small)
+    elif header.mime == "image/jpeg":
+        scan = _jpeg_scan_start(data)
+        if scan is None or data.rfind(b"\xff\xd9") < scan:
+            raise UnsupportedMedia("the image is damaged or truncated")
+    else:
+        _decode(data, header, (max(1, header.width // 8), max(1, header.height // 8)))
+
+
+def _jpeg_scan_start(data: bytes) -> int | None:
+    """Offset of the first start-of-scan (SOS) marker of the main image. Walks the marker
+    segments by their lengths, so the EXIF thumbnail inside APP1 (with its own SOS and EOI)
+    is skipped. An end-of-image marker after this offset means the stream is complete:
+    0xFFD9 cannot occur inside entropy-coded data (0xFF bytes there are stuffed as FF00)."""
+    pos = 2  # after SOI
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA:
+            return pos
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if length < 2:
+            return None
+        pos += 2 + length
+    return None
 
 
 def load_rgb(data: bytes) -> Image.Image:

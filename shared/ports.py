@@ -81,7 +81,9 @@ class ObjectInfo:
 
 
 class ObjectStore(Protocol):
-    def put(self, key: str, data: bytes, content_type: str) -> None: ...
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store bytes. Keys end in their format's extension; the filesystem adapter derives
+        the content type from it, S3 stores the one given."""
 
     def get(self, key: str) -> bytes:
         """Raise shared.errors.NotFound when the key is absent."""

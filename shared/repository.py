@@ -129,10 +129,11 @@ class Repository:
     async def slot_by_token(self, token: str) -> Slot | None:
         if not token or len(token) > 128:
             return None
-        link = await self._run(self.tables.get, "lookups", f"slot#{token}", "-")
-        if link is None:
-            return None
-        item = await self._run(self.tables.get, "slots", link["tenant"], link["slot"])
+        def resolve() -> dict | None:  # both reads in one worker-thread hop
+            link = self.tables.get("lookups", f"slot#{token}", "-")
+            return link and self.tables.get("slots", link["tenant"], link["slot"])
+
+        item = await self._run(resolve)
         return Slot.from_item(item) if item else None
 
     # -- jobs ------------------------------------------------------------------------------------

@@ -1,9 +1,12 @@
 """ObjectStore on a local folder. Writes go to a temp file and are renamed into place, so a
-reader never sees half an object and a crash never leaves one."""
+reader never sees half an object and a crash never leaves one.
+
+The content type is not stored beside each file: every key the service writes ends in its
+format's extension (`.jpg`, `.png`, …), so it is derived from the name. That saves a second
+file write per object on the booth's hot path."""
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -13,7 +16,12 @@ from shared.errors import NotFound, StorageUnavailable
 from shared.ports import ObjectInfo, check_object_key
 from shared.signed_links import LinkSigner
 
-_META_SUFFIX = ".meta.json"
+_CONTENT_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
+                  ".webp": "image/webp", ".json": "application/json", ".txt": "text/plain"}
+
+
+def content_type_for(key: str) -> str:
+    return _CONTENT_TYPES.get(os.path.splitext(key)[1].lower(), "application/octet-stream")
 
 
 class FilesystemStore:
@@ -37,8 +45,6 @@ class FilesystemStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._atomic_write(path, data)
-            self._atomic_write(path.with_name(path.name + _META_SUFFIX),
-                               json.dumps({"content_type": content_type}).encode())
         except OSError as exc:
             raise StorageUnavailable(f"object store error: {exc.strerror}") from exc
 
@@ -67,17 +73,11 @@ class FilesystemStore:
             size = path.stat().st_size
         except FileNotFoundError:
             return None
-        meta = path.with_name(path.name + _META_SUFFIX)
-        try:
-            content_type = json.loads(meta.read_text())["content_type"]
-        except (OSError, ValueError, KeyError):
-            content_type = "application/octet-stream"
-        return ObjectInfo(key=key, size=size, content_type=content_type)
+        return ObjectInfo(key=key, size=size, content_type=content_type_for(key))
 
     def delete(self, key: str) -> None:
         path = self._path(key)
         path.unlink(missing_ok=True)
-        path.with_name(path.name + _META_SUFFIX).unlink(missing_ok=True)
 
     def move(self, src: str, dst: str) -> None:
         source, target = self._path(src), self._path(dst)
@@ -86,15 +86,11 @@ class FilesystemStore:
             os.replace(source, target)
         except FileNotFoundError:
             raise NotFound(f"no object {src}") from None
-        meta = source.with_name(source.name + _META_SUFFIX)
-        if meta.exists():
-            os.replace(meta, target.with_name(target.name + _META_SUFFIX))
 
     def list(self, prefix: str) -> list[str]:
         keys = []
         for path in self.root.rglob("*"):
-            if path.is_file() and not path.name.endswith(_META_SUFFIX) \
-                    and not path.name.startswith(".tmp-"):
+            if path.is_file() and not path.name.startswith(".tmp-"):
                 key = path.relative_to(self.root).as_posix()
                 if key.startswith(prefix):
                     keys.append(key)
