@@ -60,10 +60,23 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 class _ErrorRoute(APIRoute):
+    """Catches the core's exceptions (and, where a surface wants its own shape, FastAPI's
+    request validation errors and crashes) and lets the subclass render them."""
+
     def render(self, exc: e.BoothaiError, status: int) -> Response:  # pragma: no cover
         raise NotImplementedError
 
+    def render_invalid(self, field: str | None, message: str) -> Response | None:
+        """A request FastAPI could not validate; None keeps FastAPI's own 422 answer."""
+        return None
+
+    def render_crash(self) -> Response | None:
+        """An unexpected exception; None lets it propagate (the server answers 500)."""
+        return None
+
     def get_route_handler(self) -> Handler:
+        from fastapi.exceptions import HTTPException, RequestValidationError
+
         inner = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
@@ -77,8 +90,28 @@ class _ErrorRoute(APIRoute):
                 response = self.render(exc, status)
                 response.headers.update(headers_for(exc))
                 return response
+            except RequestValidationError as exc:
+                response = self.render_invalid(*_first_problem(exc))
+                if response is None:
+                    raise
+                return response
+            except HTTPException:
+                raise
+            except Exception:
+                response = self.render_crash()
+                if response is None:
+                    raise
+                log.exception("%s %s crashed", request.method, request.url.path)
+                return response
 
         return handler
+
+
+def _first_problem(exc) -> tuple[str | None, str]:
+    """(field, message) of the first validation error, the field without its location."""
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+    return (loc[-1] if loc else None), first.get("msg", "invalid request")
 
 
 class PlainTextErrors(_ErrorRoute):
@@ -90,23 +123,9 @@ class JsonErrors(_ErrorRoute):
     """Admin API: `{"detail": "...", "field": "..."}`, also for FastAPI's own body validation,
     so the UI shows every refusal next to the field it names."""
 
-    def get_route_handler(self) -> Handler:
-        from fastapi.exceptions import RequestValidationError
-
-        inner = super().get_route_handler()
-
-        async def handler(request: Request) -> Response:
-            try:
-                return await inner(request)
-            except RequestValidationError as exc:
-                first = exc.errors()[0] if exc.errors() else {}
-                loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
-                field = loc[-1] if loc else None
-                message = first.get("msg", "invalid request")
-                return JSONResponse({"detail": f"{field}: {message}" if field else message,
-                                     "field": field}, status_code=422)
-
-        return handler
+    def render_invalid(self, field: str | None, message: str) -> Response:
+        return JSONResponse({"detail": f"{field}: {message}" if field else message,
+                             "field": field}, status_code=422)
 
     def render(self, exc: e.BoothaiError, status: int) -> Response:
         body: dict[str, Any] = {"detail": message_for(exc)}
@@ -165,23 +184,8 @@ class OpenAIErrors(_ErrorRoute):
             response.headers["WWW-Authenticate"] = 'Bearer realm="boothai", Basic realm="boothai"'
         return response
 
-    def get_route_handler(self) -> Handler:
-        from fastapi.exceptions import HTTPException, RequestValidationError
+    def render_invalid(self, field: str | None, message: str) -> Response:
+        return self.body("INVALID_INPUT", f"{field or 'request'}: {message}", 400)
 
-        inner = super().get_route_handler()
-
-        async def handler(request: Request) -> Response:
-            try:
-                return await inner(request)
-            except RequestValidationError as exc:
-                first = exc.errors()[0] if exc.errors() else {}
-                where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "request"
-                return self.body("INVALID_INPUT", f"{where}: {first.get('msg', 'invalid')}", 400)
-            except HTTPException:
-                raise
-            except Exception:  # anything unexpected: same shape, nothing internal leaks
-                log.exception("%s %s crashed", request.method, request.url.path)
-                return self.body("GENERATION_ERROR", "Image generation failed: internal error",
-                                 500)
-
-        return handler
+    def render_crash(self) -> Response:  # nothing internal leaks
+        return self.body("GENERATION_ERROR", "Image generation failed: internal error", 500)

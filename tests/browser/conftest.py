@@ -63,8 +63,13 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("BOOTHAI_") and k not in ("GEMINI_API_KEY", "TURBOTEXT_API_KEY")}
+    # Configured like a real deployment with cloud keys (nothing is called: no test runs a
+    # cloud slot), so the Turbotext and Gemini tabs are available; GPU off, so the Qwen and
+    # DeepSeek tabs show why they are not.
     env.update(BOOTHAI_DATA_DIR=str(data_dir / "data"), BOOTHAI_ADMIN_PASSWORD=ADMIN[1],
                BOOTHAI_AUTH_FAILURES_ALLOWED="1000", BOOTHAI_GPU_BACKEND="off",
+               BOOTHAI_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+               GEMINI_API_KEY="browser-test-gemini-key", TURBOTEXT_API_KEY="browser-test-turbotext-key",
                PYTHONUNBUFFERED="1")
     log = (data_dir / "server.log").open("wb")
     proc = subprocess.Popen(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import httpx
@@ -10,26 +9,18 @@ import pytest
 
 import shared.services
 from shared.config import Settings
-from shared.domain import Job, JobStatus, ProcessingType, ProviderName
+from shared.domain import Job, JobStatus
 from shared.services import Services, build_services
 from tests.conftest import run
 from tests.faults.faulty import Faults, wrap_storage
 from tests.helpers import photos
+from tests.helpers.booth import local_booth
 
 WINDOW, MARGIN = 3.0, 1.0
 ANSWER_BY = WINDOW - MARGIN
 
 
-async def setup_booth(services: Services, name: str = "acme", *, fallback: bool = False):
-    """A tenant with local slot 1: background replacement, enabled."""
-    tenant, _ = await services.create_tenant(name, "pw-" + name)
-    slot = await services.repo.get_slot(name, ProviderName.LOCAL, 1)
-    key = f"references/{name}/local/01.jpg"
-    await asyncio.to_thread(services.store.put, key, photos.background(), "image/jpeg")
-    slot.type, slot.enabled, slot.reference_key = ProcessingType.BACKGROUND, True, key
-    slot.reference_mime, slot.fallback_to_original = "image/jpeg", fallback
-    await services.repo.save_slot(slot)
-    return tenant, slot
+setup_booth = local_booth
 
 
 def post_photo(url: str, password: str, data: bytes | None = None,

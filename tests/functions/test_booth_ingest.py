@@ -20,22 +20,12 @@ from shared.providers.base import ProviderImage, ProviderJob
 from shared.services import Services, build_services
 from tests.conftest import run
 from tests.helpers import photos
-
-
-async def _setup_tenant(services: Services, name: str = "acme", *, fallback: bool = False):
-    tenant, _ = await services.create_tenant(name, "pw-" + name)
-    slot = await services.repo.get_slot(name, ProviderName.LOCAL, 1)
-    key = f"references/{name}/local/01.jpg"
-    await asyncio.to_thread(services.store.put, key, photos.background(), "image/jpeg")
-    slot.type, slot.enabled, slot.reference_key = ProcessingType.BACKGROUND, True, key
-    slot.reference_mime, slot.fallback_to_original = "image/jpeg", fallback
-    await services.repo.save_slot(slot)
-    return tenant, slot
+from tests.helpers.booth import local_booth
 
 
 @pytest.fixture
 def booth(services: Services, live_server):
-    tenant, slot = run(_setup_tenant(services))
+    tenant, slot = run(local_booth(services))
     return {"url": f"{live_server.url}/u/{slot.upload_token}", "password": tenant.upload_password,
             "tenant": tenant, "slot": slot, "server": live_server, "services": services}
 
@@ -162,7 +152,7 @@ def test_not_an_image_is_415_whatever_its_name(booth) -> None:
 def test_oversized_upload_is_413(services: Services, live_server_factory, tmp_path) -> None:
     settings = Settings(data_dir=tmp_path / "small", enabled_providers=["local"], max_upload_mb=1)
     small = build_services(settings)
-    tenant, slot = run(_setup_tenant(small))
+    tenant, slot = run(local_booth(small))
     server = live_server_factory(small)
     big = photos.green_screen(4000, 3000, noise=True, quality=95)
     assert len(big) > 1024 * 1024
@@ -246,7 +236,7 @@ def short_window(tmp_path, live_server_factory):
                             booth_window_seconds=3.0, booth_safety_margin_seconds=1.0)
         services = build_services(settings)
         services.providers.providers[ProviderName.LOCAL] = provider
-        tenant, slot = run(_setup_tenant(services, fallback=fallback))
+        tenant, slot = run(local_booth(services, fallback=fallback))
         server = live_server_factory(services)
         return services, f"{server.url}/u/{slot.upload_token}", tenant.upload_password
     return make

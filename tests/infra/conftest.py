@@ -9,7 +9,6 @@ import copy
 import io
 import itertools
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -54,18 +53,6 @@ def linters() -> Iterator[dict[str, subprocess.Popen]]:
         if process.poll() is None:
             process.kill()
         process.communicate()
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @dataclass
