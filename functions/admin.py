@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, File, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
@@ -22,7 +21,6 @@ from shared.domain import (
     slot_problem,
 )
 from shared.errors import InvalidInput, NotFound
-from shared.images import extension_for, prepare_reference, thumbnail
 from shared.services import Services
 
 router = APIRouter(prefix="/api", tags=["admin"], route_class=JsonErrors)
@@ -193,17 +191,7 @@ async def put_reference(
     file: Annotated[UploadFile, File(description="JPEG or PNG")],
 ) -> dict:
     slot = await _slot(services, tenant.name, provider, index)
-    data = await file.read()
-    image = await anyio.to_thread.run_sync(
-        lambda: prepare_reference(data, max_pixels=services.settings.max_pixels)
-    )
-    old_key = slot.reference_key
-    key = f"references/{tenant.name}/{slot.provider}/{slot.index:02d}.{extension_for(image.mime)}"
-    await anyio.to_thread.run_sync(services.store.put, key, image.data, image.mime)
-    if old_key and old_key != key:
-        await anyio.to_thread.run_sync(services.store.delete, old_key)
-    slot.reference_key, slot.reference_mime = key, image.mime
-    await services.repo.save_slot(slot)
+    slot = await services.media.set_reference(slot, await file.read())
     return slot_json(slot, _base_url(services, request))
 
 
@@ -211,11 +199,8 @@ async def put_reference(
 async def delete_reference(
     provider: str, index: int, tenant: CurrentTenant, services: ServicesDep, request: Request
 ) -> dict:
-    slot = await _slot(services, tenant.name, provider, index)
-    if slot.reference_key:
-        await anyio.to_thread.run_sync(services.store.delete, slot.reference_key)
-    slot.reference_key = slot.reference_mime = None
-    await services.repo.save_slot(slot)
+    slot = await services.media.remove_reference(
+        await _slot(services, tenant.name, provider, index))
     return slot_json(slot, _base_url(services, request))
 
 
@@ -336,15 +321,8 @@ async def job_image(
 
 
 async def _image_response(services: Services, key: str, mime: str | None, thumb: bool) -> Response:
-    data = await anyio.to_thread.run_sync(services.store.get, key)
-    if thumb:
-        data = await anyio.to_thread.run_sync(
-            lambda: thumbnail(data, max_pixels=services.settings.max_pixels)
-        )
-        mime = "image/jpeg"
-    from shared.images import sniff_mime
-
-    return Response(data, media_type=mime or sniff_mime(data) or "application/octet-stream",
+    data, sniffed = await services.media.read(key, thumb=thumb)
+    return Response(data, media_type=sniffed if thumb else (mime or sniffed),
                     headers={"Cache-Control": "private, max-age=60"})
 
 

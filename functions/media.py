@@ -5,7 +5,6 @@ them itself. A link is valid only for the key it was made for and only until it 
 
 from __future__ import annotations
 
-import anyio
 from fastapi import APIRouter, Response
 
 from functions.app import create_function_app
@@ -13,7 +12,6 @@ from functions.deps import ServicesDep
 from functions.errors import PlainTextErrors
 from functions.lambda_entry import make_handler
 from shared.errors import NotFound, Unauthorized
-from shared.images import sniff_mime
 from shared.ports import check_object_key
 
 router = APIRouter(tags=["media"], route_class=PlainTextErrors, include_in_schema=False)
@@ -27,8 +25,8 @@ async def media(key: str, services: ServicesDep, exp: str = "", sig: str = "") -
         raise NotFound("no such file") from None
     if not services.signer.check_media(key, exp, sig):
         raise Unauthorized("this link is invalid or has expired")
-    data = await anyio.to_thread.run_sync(services.store.get, key)
-    return Response(data, media_type=sniff_mime(data) or "application/octet-stream",
+    data, mime = await services.media.read(key)
+    return Response(data, media_type=mime,
                     headers={"Cache-Control": "no-store"})
 
 

@@ -13,6 +13,7 @@ from shared.auth import Authenticator, hash_password
 from shared.config import Settings
 from shared.domain import Tenant
 from shared.job_signals import JobSignals
+from shared.media import Media
 from shared.pipeline import BoothPipeline
 from shared.ports import ObjectStore, Tables
 from shared.providers import ProviderContext, ProviderRegistry, build_providers
@@ -34,6 +35,7 @@ class Services:
     auth: Authenticator
     providers: ProviderRegistry
     pipeline: BoothPipeline
+    media: Media | None = None
     job_signals: JobSignals | None = None
     gpu: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
@@ -93,6 +95,7 @@ def build_services(settings: Settings) -> Services:
     pipeline = BoothPipeline(settings=settings, repo=repo, store=store, providers=providers)
     return Services(settings=settings, tables=tables, store=store, signer=signer, repo=repo,
                     auth=Authenticator(repo, throttle), providers=providers, pipeline=pipeline,
+                    media=Media(settings=settings, repo=repo, store=store),
                     job_signals=job_signals, gpu=gpu)
 
 
