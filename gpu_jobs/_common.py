@@ -7,6 +7,7 @@ import gc
 import io
 import os
 import secrets
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,40 @@ def load_vl_processor(
 
 def is_local_dir(source: str | Path) -> bool:
     return Path(source).expanduser().is_dir()
+
+
+class TransformersRunner:
+    """The load-once lifecycle every transformers runner shares: concurrent callers load the
+    weights once (a lock), `loaded`, and `unload()` that frees the device's memory.
+    Subclasses implement `_load_parts()`, returning (model, processor) from `self.source`."""
+
+    def __init__(self, source: str, device: str | None = None, revision: str | None = None) -> None:
+        self.source = source
+        self.revision = revision
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(self.device)
+        self._model: Any = None
+        self._processor: Any = None
+        self._lock = threading.RLock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> None:
+        with self._lock:
+            if self._model is None:
+                model, self._processor = self._load_parts()
+                self._model = model.to(self.device).eval()
+
+    def unload(self) -> None:
+        with self._lock:
+            self._model = None
+            self._processor = None
+            free_memory(self.device)
+
+    def _pretrained_kwargs(self) -> dict[str, Any]:
+        return {"revision": self.revision} if self.revision else {}
+
+    def _load_parts(self) -> tuple[Any, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -3,19 +3,11 @@ trim the prompt, decode. Each family module subclasses this with its model class
 
 from __future__ import annotations
 
-import threading
 from typing import Any, ClassVar
 
 import torch
 
-from gpu_jobs._common import (
-    decode_image,
-    free_memory,
-    load_vl_processor,
-    pick_device,
-    pick_dtype,
-    resolve_seed,
-)
+from gpu_jobs._common import TransformersRunner, decode_image, load_vl_processor, resolve_seed
 from gpu_jobs.errors import InvalidRequest
 
 MAX_IMAGES = 10
@@ -32,7 +24,7 @@ def ocr_prompt(language: str | None) -> str:
     return OCR_PROMPT
 
 
-class QwenVLChatRunner:
+class QwenVLChatRunner(TransformersRunner):
     """Base runner; subclasses set MODEL_CLASS and PROCESSOR_CLASS (transformers names)."""
 
     MODEL_CLASS: ClassVar[str]
@@ -45,38 +37,17 @@ class QwenVLChatRunner:
         device: str | None = None,
         revision: str | None = None,
     ) -> None:
+        super().__init__(source, device, revision)
         self.model_id = model_id
-        self.source = source
-        self.revision = revision
-        self.device = pick_device(device)
-        self.dtype = pick_dtype(self.device)
-        self._model: Any = None
-        self._processor: Any = None
-        self._lock = threading.RLock()
 
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
+    def _load_parts(self) -> tuple[Any, Any]:
+        import transformers
 
-    def load(self) -> None:
-        with self._lock:
-            if self._model is not None:
-                return
-            import transformers
-
-            model_cls = getattr(transformers, self.MODEL_CLASS)
-            processor_cls = getattr(transformers, self.PROCESSOR_CLASS)
-            kwargs: dict[str, Any] = {"revision": self.revision} if self.revision else {}
-            processor = load_vl_processor(self.source, processor_cls, revision=self.revision)
-            model = model_cls.from_pretrained(self.source, dtype=self.dtype, **kwargs)
-            self._model = model.to(self.device).eval()
-            self._processor = processor
-
-    def unload(self) -> None:
-        with self._lock:
-            self._model = None
-            self._processor = None
-            free_memory(self.device)
+        model_cls = getattr(transformers, self.MODEL_CLASS)
+        processor_cls = getattr(transformers, self.PROCESSOR_CLASS)
+        processor = load_vl_processor(self.source, processor_cls, revision=self.revision)
+        model = model_cls.from_pretrained(self.source, dtype=self.dtype, **self._pretrained_kwargs())
+        return model, processor
 
     def chat(
         self,

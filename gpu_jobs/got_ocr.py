@@ -3,12 +3,11 @@ image. It is an OCR model, not a chat model: `chat` raises UnsupportedTask."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import torch
 
-from gpu_jobs._common import decode_image, free_memory, pick_device, pick_dtype
+from gpu_jobs._common import TransformersRunner, decode_image
 from gpu_jobs.errors import UnsupportedTask
 from gpu_jobs.vision_models import checkpoints_for
 
@@ -17,7 +16,7 @@ MODEL_REVISION: str | None = None
 MAX_NEW_TOKENS = 4096
 
 
-class GotOcrRunner:
+class GotOcrRunner(TransformersRunner):
     def __init__(
         self,
         model_id: str,
@@ -25,36 +24,16 @@ class GotOcrRunner:
         device: str | None = None,
         revision: str | None = None,
     ) -> None:
+        super().__init__(source, device, revision)
         self.model_id = model_id
-        self.source = source
-        self.revision = revision
-        self.device = pick_device(device)
-        self.dtype = pick_dtype(self.device)
-        self._model: Any = None
-        self._processor: Any = None
-        self._lock = threading.RLock()
 
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
+    def _load_parts(self) -> tuple[Any, Any]:
+        from transformers import AutoProcessor, GotOcr2ForConditionalGeneration
 
-    def load(self) -> None:
-        with self._lock:
-            if self._model is not None:
-                return
-            from transformers import AutoProcessor, GotOcr2ForConditionalGeneration
-
-            kwargs: dict[str, Any] = {"revision": self.revision} if self.revision else {}
-            processor = AutoProcessor.from_pretrained(self.source, **kwargs)
-            model = GotOcr2ForConditionalGeneration.from_pretrained(self.source, dtype=self.dtype, **kwargs)
-            self._model = model.to(self.device).eval()
-            self._processor = processor
-
-    def unload(self) -> None:
-        with self._lock:
-            self._model = None
-            self._processor = None
-            free_memory(self.device)
+        kwargs = self._pretrained_kwargs()
+        processor = AutoProcessor.from_pretrained(self.source, **kwargs)
+        model = GotOcr2ForConditionalGeneration.from_pretrained(self.source, dtype=self.dtype, **kwargs)
+        return model, processor
 
     def chat(self, images: list[bytes], prompt: str, **_: Any) -> str:
         raise UnsupportedTask(f"{self.model_id} only does OCR; use a Qwen-VL model for chat")

@@ -12,7 +12,6 @@ format (`model_type: multi_modality`, needs their `janus` package) and does not 
 from __future__ import annotations
 
 import io
-import threading
 from typing import Any
 
 import numpy as np
@@ -20,12 +19,10 @@ import torch
 from PIL import Image
 
 from gpu_jobs._common import (
+    TransformersRunner,
     decode_image,
     encode_png,
     env_or,
-    free_memory,
-    pick_device,
-    pick_dtype,
     resolve_seed,
 )
 from gpu_jobs.errors import InvalidRequest
@@ -41,7 +38,7 @@ DESCRIBE_PROMPT = (
 MAX_VARIANTS = 4
 
 
-class JanusGenerator:
+class JanusGenerator(TransformersRunner):
     """Janus-Pro runner. Thread-safe; one generate call at a time."""
 
     def __init__(
@@ -52,37 +49,17 @@ class JanusGenerator:
         revision: str | None = MODEL_REVISION,
         guidance_scale: float = 5.0,
     ) -> None:
-        self.model = model or env_or(MODEL_ENV, MODEL_ID)
-        self.revision = revision
-        self.device = pick_device(device)
-        self.dtype = pick_dtype(self.device)
+        super().__init__(model or env_or(MODEL_ENV, MODEL_ID), device, revision)
+        self.model = self.source  # the checkpoint id or folder, as callers know it
         self.guidance_scale = guidance_scale
-        self._model: Any = None
-        self._processor: Any = None
-        self._lock = threading.RLock()
 
-    # -- lifecycle ------------------------------------------------------------------------
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
+    def _load_parts(self) -> tuple[Any, Any]:
+        from transformers import JanusForConditionalGeneration, JanusProcessor
 
-    def load(self) -> None:
-        with self._lock:
-            if self._model is not None:
-                return
-            from transformers import JanusForConditionalGeneration, JanusProcessor
-
-            kwargs: dict[str, Any] = {"revision": self.revision} if self.revision else {}
-            processor = JanusProcessor.from_pretrained(self.model, **kwargs)
-            model = JanusForConditionalGeneration.from_pretrained(self.model, dtype=self.dtype, **kwargs)
-            self._model = model.to(self.device).eval()
-            self._processor = processor
-
-    def unload(self) -> None:
-        with self._lock:
-            self._model = None
-            self._processor = None
-            free_memory(self.device)
+        kwargs = self._pretrained_kwargs()
+        processor = JanusProcessor.from_pretrained(self.source, **kwargs)
+        model = JanusForConditionalGeneration.from_pretrained(self.source, dtype=self.dtype, **kwargs)
+        return model, processor
 
     # -- tasks ----------------------------------------------------------------------------
     def describe(self, image: bytes, max_tokens: int = 256, prompt: str = DESCRIBE_PROMPT) -> str:
