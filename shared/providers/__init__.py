@@ -29,6 +29,9 @@ MODULES: dict[ProviderName, str] = {
     ProviderName.LOCAL: "shared.providers.local",
 }
 
+# The install extra that brings a provider's client library.
+EXTRAS: dict[ProviderName, str] = {ProviderName.GEMINI: "cloud"}
+
 
 @dataclass
 class ProviderContext:
@@ -63,7 +66,9 @@ def build_providers(ctx: ProviderContext) -> ProviderRegistry:
         try:
             module = importlib.import_module(MODULES[name])
         except ImportError as exc:
-            unavailable[name] = f"not installed ({exc.name})"
+            extra = EXTRAS.get(name)
+            hint = f"; pip install -e '.[{extra}]'" if extra else ""
+            unavailable[name] = f"not installed (missing {exc.name}{hint})"
             log.warning("provider %s unavailable: missing module %s", name, exc.name)
             continue
         providers[name] = module.create(ctx)
