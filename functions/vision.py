@@ -29,7 +29,7 @@ from functions.app import create_function_app
 from functions.deps import ApiTenant, ServicesDep
 from functions.errors import headers_for, message_for, status_for
 from functions.lambda_entry import make_handler
-from gpu_jobs.vision_models import DEFAULT_VISION_MODEL, VISION_MODELS
+from gpu_jobs.vision_models import VISION_MODELS
 from shared import errors as e
 from shared.safe_fetch import FetchPolicy, SafeFetcher
 from shared.services import Services
@@ -49,9 +49,6 @@ from shared.vision import (
 
 log = logging.getLogger("boothai.vision")
 
-DEFAULT_TIMEOUT = 30.0  # seed 001: "request timeout 30 s"
-DEFAULT_COMPARISON_TIMEOUT = 120.0  # up to 4 images and 2048 tokens
-DEFAULT_FETCH_TIMEOUT = 15.0
 FETCHER_KEY = "safe_fetcher"
 
 
@@ -126,13 +123,8 @@ detail_router = APIRouter(tags=["vision"], route_class=DetailErrors)
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def _setting(services: Services, name: str, default: Any) -> Any:
-    value = getattr(services.settings, name, None)
-    return default if value is None else value
-
-
 def _default_model(services: Services) -> str:
-    return str(_setting(services, "vision_default_model", DEFAULT_VISION_MODEL))
+    return services.settings.vision_default_model
 
 
 async def _gpu(services: Services) -> Any:
@@ -151,9 +143,9 @@ def fetcher_for(services: Services) -> SafeFetcher:
     fetcher = services.extras.get(FETCHER_KEY)
     if fetcher is None:
         policy = FetchPolicy(
-            allow_private=bool(_setting(services, "fetch_allow_private", False)),
+            allow_private=services.settings.fetch_allow_private,
             max_bytes=MAX_FILE_BYTES,
-            timeout=float(_setting(services, "fetch_timeout_seconds", DEFAULT_FETCH_TIMEOUT)),
+            timeout=services.settings.fetch_timeout_seconds,
         )
         fetcher = services.extras[FETCHER_KEY] = SafeFetcher(policy)
     return fetcher
@@ -279,8 +271,7 @@ async def compare_images(
     text = await gpu.vision_chat(
         model, images, prompt, max_tokens=body.max_tokens, temperature=body.temperature,
         top_p=body.top_p, seed=body.seed, min_pixels=body.min_pixels, max_pixels=body.max_pixels,
-        timeout=float(_setting(services, "vision_comparison_timeout_seconds",
-                               DEFAULT_COMPARISON_TIMEOUT)),
+        timeout=services.settings.vision_comparison_timeout_seconds,
     )
     # 4. Shape the answer (seed 000).
     metadata: dict[str, Any] = {
@@ -419,8 +410,7 @@ async def ocr(
     info = await _checked(data, "the file")
     started = time.perf_counter()
     text = await gpu.vision_ocr(model_id, data, language=lang, max_tokens=max_tokens,
-                                timeout=float(_setting(services, "vision_timeout_seconds",
-                                                       DEFAULT_TIMEOUT)))
+                                timeout=services.settings.vision_timeout_seconds)
     return {"text": strip_thinking(text), "model": model_id, "processing_time": _elapsed(started),
             "image_size": [info.width, info.height], "language": lang}
 
@@ -451,8 +441,7 @@ async def chat(
     started = time.perf_counter()
     text = await gpu.vision_chat(model_id, [data], prompt, max_tokens=max_tokens,
                                  temperature=temperature,
-                                 timeout=float(_setting(services, "vision_timeout_seconds",
-                                                        DEFAULT_TIMEOUT)))
+                                 timeout=services.settings.vision_timeout_seconds)
     return {"response": strip_thinking(text), "model": model_id,
             "processing_time": _elapsed(started), "prompt": prompt}
 
@@ -489,7 +478,7 @@ async def batch_ocr(
     model_id = check_model(model if model is not None else model_q, _default_model(services))
     lang = _language(language, language_q)
     gpu = await _gpu(services)
-    timeout = float(_setting(services, "vision_timeout_seconds", DEFAULT_TIMEOUT))
+    timeout = services.settings.vision_timeout_seconds
     results: list[dict[str, Any]] = []
     for upload in files:
         started = time.perf_counter()
