@@ -10,14 +10,31 @@ Cold starts of the ~54 GiB Qwen-Image-Edit pipeline take minutes, far beyond the
 onto the GPU before the snapshot, so later cold starts restore it) and, during event hours,
 `min_containers` via `warm` (or the `set_warm_containers` function from a scheduler).
 
+Each GPU method takes one request dataclass and returns one answer (gpu_jobs.requests, the
+same objects the `modal` backend sends with `.remote.aio(request)`; Modal pickles them, and
+gpu_jobs is shipped into the image). gpu_jobs.tasks turns a request into the runner call,
+exactly as the in-process backend does.
+
 Imports on a machine without torch or Modal credentials: torch and the runners are imported
-inside `image.imports()`, and nothing here talks to Modal at import time.
+inside `image.imports()`; the request types and gpu_jobs.tasks are pure Python, imported at
+the top (every image here ships gpu_jobs); nothing here talks to Modal at import time.
 """
 
 import os
 from typing import Any
 
 import modal
+
+from gpu_jobs import tasks
+from gpu_jobs.requests import (
+    EditAnswer,
+    EditRequest,
+    ImageAnswer,
+    JanusRequest,
+    OcrRequest,
+    TextAnswer,
+    VisionChatRequest,
+)
 
 APP_NAME = "boothai-gpu"
 WEIGHTS_DIR = "/weights"
@@ -49,6 +66,9 @@ image = (
     )
     .add_local_python_source("gpu_jobs")
 )
+# The operations functions need no torch, but this module imports gpu_jobs' pure-Python
+# request types and tasks at the top, so every container that loads it gets gpu_jobs too.
+ops_image = modal.Image.debian_slim(python_version="3.11").add_local_python_source("gpu_jobs")
 
 # --- app --------------------------------------------------------------------------------
 app = modal.App(APP_NAME)
@@ -97,12 +117,9 @@ class ImageEditor:
         self.runner.load()
 
     @modal.method()
-    def edit(self, images: list[bytes], prompt: str, **options: Any) -> list[bytes]:
-        return self.runner.edit(images, prompt, **options)
-
-    @modal.method()
-    def edit_each(self, images: list[bytes], prompt: str, **options: Any) -> list[bytes]:
-        return self.runner.edit_each(images, prompt, **options)
+    def edit(self, request: EditRequest) -> EditAnswer:
+        """One joint edit, or each image on its own when `request.per_input`."""
+        return tasks.edit(self.runner, request)
 
     @modal.method()
     def warmup(self) -> bool:
@@ -125,10 +142,8 @@ class JanusGenerator:
         return self.runner.generate(prompt, n=n, seed=seed)
 
     @modal.method()
-    def generate_from_photo(
-        self, photo: bytes, slot_prompt: str, size: tuple[int, int], seed: int | None = None
-    ) -> bytes:
-        return self.runner.generate_from_photo(photo, slot_prompt, tuple(size), seed=seed)
+    def generate_from_photo(self, request: JanusRequest) -> ImageAnswer:
+        return tasks.janus(self.runner, request)
 
     @modal.method()
     def warmup(self) -> bool:
@@ -149,12 +164,12 @@ class VisionModel:
         self.runner.load()
 
     @modal.method()
-    def chat(self, images: list[bytes], prompt: str, **options: Any) -> str:
-        return self.runner.chat(images, prompt, **options)
+    def chat(self, request: VisionChatRequest) -> TextAnswer:
+        return tasks.vision_chat(self.runner, request)
 
     @modal.method()
-    def ocr(self, image: bytes, language: str | None = None, max_tokens: int = 2048) -> str:
-        return self.runner.ocr(image, language, max_tokens=max_tokens)
+    def ocr(self, request: OcrRequest) -> TextAnswer:
+        return tasks.vision_ocr(self.runner, request)
 
     @modal.method()
     def warmup(self) -> bool:
@@ -176,7 +191,7 @@ def _scale(min_containers: int, targets: list[tuple[str, dict[str, str]]]) -> No
         print(f"{class_name}{params or ''}: min_containers={min_containers}")
 
 
-@app.function(image=modal.Image.debian_slim(python_version="3.11"), timeout=120)
+@app.function(image=ops_image, timeout=120)
 def set_warm_containers(min_containers: int) -> None:
     """Keep `min_containers` of each GPU class warm (0 = scale to zero). Call from a
     scheduler, e.g. `modal.Function.from_name(APP_NAME, "set_warm_containers").remote(1)`."""

@@ -27,27 +27,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-class ZeroTimeProvider:
-    """Answers at once with the prepared photo: measures everything but the AI."""
+def zero_time_provider():
+    """A provider that answers at once with the prepared photo: measures everything but
+    the AI. (Built inside the server process, after sys.path points at the repo.)"""
+    from shared.providers.base import BaseProvider, ProviderImage
+    from shared.providers.local import LocalProvider
 
-    from shared.domain import ProcessingType, ProviderName
+    class ZeroTimeProvider(BaseProvider):
+        name = LocalProvider.name
+        label = "Zero-time"
+        capabilities = LocalProvider.capabilities
+        max_side = 2400
 
-    name = ProviderName.LOCAL
-    label = "Zero-time"
-    types = frozenset({ProcessingType.BACKGROUND})
-    types_note = None
-    max_side = 2400
+        async def run(self, job):
+            return ProviderImage(job.photo, job.photo_mime)
 
-    def check_slot(self, slot) -> None:
-        pass
-
-    async def run(self, job):
-        from shared.providers.base import ProviderImage
-
-        return ProviderImage(job.photo, job.photo_mime)
-
-    async def aclose(self) -> None:
-        pass
+    return ZeroTimeProvider()
 
 
 def serve(port: int, data_dir: str) -> None:
@@ -60,7 +55,7 @@ def serve(port: int, data_dir: str) -> None:
     from shared.services import build_services
 
     services = build_services(Settings(data_dir=Path(data_dir), enabled_providers=["local"]))
-    services.providers.providers[ProviderName.LOCAL] = ZeroTimeProvider()
+    services.providers.providers[ProviderName.LOCAL] = zero_time_provider()
     echo = APIRouter()
 
     @echo.post("/bench/echo")

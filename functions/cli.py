@@ -30,7 +30,7 @@ async def _first_start(settings: Settings) -> None:
     try:
         tenants = await services.repo.list_tenants()
         if tenants:
-            closed = await services.pipeline.recover_interrupted([t.name for t in tenants])
+            closed = await services.interrupted_jobs.close_all()
             if closed:
                 print(f"boothai: closed {closed} job(s) interrupted by the last stop; originals in trash/")
             return

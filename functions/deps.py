@@ -1,4 +1,6 @@
-"""Dependencies shared by the functions, as Annotated aliases so signatures read like prose."""
+"""Dependencies shared by the functions, as Annotated aliases so signatures read like prose:
+`async def booth_upload(token: str, booth: Booth, …)`. Each function depends only on its
+own use case, so a Lambda container builds nothing else."""
 
 from __future__ import annotations
 
@@ -10,7 +12,15 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from shared.config import Settings
 from shared.domain import Tenant
+from shared.errors import Unauthorized
 from shared.services import Services, build_services
+from shared.usecases.booth import BoothIngest
+from shared.usecases.console import OperatorConsole
+from shared.usecases.health import ServiceHealth
+from shared.usecases.image_edits import ImageEdits
+from shared.usecases.signed_media import SignedMedia
+from shared.usecases.vision import Vision
+from shared.usecases.webhooks import ProviderWebhooks
 
 _services: Services | None = None
 
@@ -24,8 +34,13 @@ def install_services(services: Services | None) -> None:
 def get_services() -> Services:
     global _services
     if _services is None:
-        # A Lambda container: build once from the environment, keep for the container's life.
+        # A Lambda container: built once from the environment, kept for the container's life.
         _services = build_services(Settings())
+    return _services
+
+
+def built_services() -> Services | None:
+    """The services if this process built them already (never builds)."""
     return _services
 
 
@@ -38,35 +53,71 @@ def received_at(request: Request) -> float:
     return request.scope.get("state", {}).get("received_at", time.monotonic())
 
 
+ServicesDep = Annotated[Services, Depends(get_services)]
+ClientAddress = Annotated[str, Depends(client_address)]
+ReceivedAt = Annotated[float, Depends(received_at)]
+
+
+# -- the use cases --------------------------------------------------------------------------------
+def get_booth(services: ServicesDep) -> BoothIngest:
+    return services.booth
+
+
+def get_console(services: ServicesDep) -> OperatorConsole:
+    return services.console
+
+
+def get_health(services: ServicesDep) -> ServiceHealth:
+    return services.health
+
+
+def get_image_edits(services: ServicesDep) -> ImageEdits:
+    return services.image_edits
+
+
+def get_vision(services: ServicesDep) -> Vision:
+    return services.vision
+
+
+def get_webhooks(services: ServicesDep) -> ProviderWebhooks:
+    return services.webhooks
+
+
+def get_signed_media(services: ServicesDep) -> SignedMedia:
+    return services.signed_media
+
+
+Booth = Annotated[BoothIngest, Depends(get_booth)]
+Console = Annotated[OperatorConsole, Depends(get_console)]
+Health = Annotated[ServiceHealth, Depends(get_health)]
+Edits = Annotated[ImageEdits, Depends(get_image_edits)]
+VisionApi = Annotated[Vision, Depends(get_vision)]
+Webhooks = Annotated[ProviderWebhooks, Depends(get_webhooks)]
+Media = Annotated[SignedMedia, Depends(get_signed_media)]
+
+
+# -- who is asking ------------------------------------------------------------------------------
 _basic = HTTPBasic(auto_error=False, realm="boothai")
 
 
 async def current_tenant(
     request: Request,
-    services: Annotated[Services, Depends(get_services)],
+    services: ServicesDep,
     credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
 ) -> Tenant:
-    from shared.errors import Unauthorized
-
+    """The operator, by Basic Auth (the UI and the admin API)."""
     if credentials is None:
         raise Unauthorized("log in with your operator name and password")
-    return await services.auth.operator(
-        credentials.username, credentials.password, client_address(request)
-    )
+    return await services.auth.operator(credentials.username, credentials.password,
+                                        client_address(request))
 
 
-async def api_tenant(
-    request: Request, services: Annotated[Services, Depends(get_services)]
-) -> Tenant:
+async def api_tenant(request: Request, services: ServicesDep) -> Tenant:
     """Image-edit and vision API callers: Bearer API key, or Basic (user:api-key or the
     operator's own credentials)."""
-    return await services.auth.api_client(
-        request.headers.get("authorization", ""), client_address(request)
-    )
+    return await services.auth.api_client(request.headers.get("authorization", ""),
+                                          client_address(request))
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
-ApiTenant = Annotated[Tenant, Depends(api_tenant)]
 CurrentTenant = Annotated[Tenant, Depends(current_tenant)]
-ClientAddress = Annotated[str, Depends(client_address)]
-ReceivedAt = Annotated[float, Depends(received_at)]
+ApiTenant = Annotated[Tenant, Depends(api_tenant)]

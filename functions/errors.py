@@ -1,19 +1,26 @@
 """Core exceptions → HTTP, in one place.
 
-The status for each exception class is defined once (STATUS). How the body looks depends on
-who is asking, so each API surface picks a route class:
-  - PlainTextErrors: the booth (DSLR Remote Pro shows nothing; keep it short plain text)
-  - JsonErrors: the operator UI / admin API ({"detail": "...", "field": "..."})
-Other surfaces (the OpenAI-style images API) add their own renderer on top of STATUS.
+The status of each exception class is defined once (STATUS). How the body looks depends on
+who is asking, so each API surface picks a route class — a renderer of the same mapping:
+
+  PlainTextErrors  the booth: DSLR Remote Pro logs a short line of plain text
+  JsonErrors       the admin API and webhooks: {"detail": "...", "field": "..."}
+  OpenAIErrors     /v1/images/edits: {"detail": {"error": CODE, "message": "..."}} (seeds 002/004)
+  EnvelopeErrors   the vision comparison: {"success": false, "result": null, "error": "...", …} (seed 000)
+  DetailErrors     the other vision routes: {"detail": "..."} (seed 001)
+
+A renderer may move a status (`status_overrides`: the API seeds answer bad input with 400,
+not 422), and may take over FastAPI's own validation errors and unexpected crashes.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import Request, Response
+from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 
@@ -24,6 +31,7 @@ log = logging.getLogger("boothai.http")
 STATUS: dict[type[e.BoothaiError], int] = {
     e.InvalidInput: 422,
     e.Unauthorized: 401,
+    e.Forbidden: 403,
     e.NotFound: 404,
     e.SlotNotReady: 409,
     e.PayloadTooLarge: 413,
@@ -36,32 +44,51 @@ STATUS: dict[type[e.BoothaiError], int] = {
     e.ConditionFailed: 409,
 }
 
+# API clients (images, vision) may authenticate either way.
+API_CHALLENGE = 'Bearer realm="boothai", Basic realm="boothai"'
+OPERATOR_CHALLENGE = 'Basic realm="boothai"'
+
+
+def _lookup(table: dict[type[e.BoothaiError], int], exc: e.BoothaiError) -> int | None:
+    for cls in type(exc).__mro__:
+        if cls in table:
+            return table[cls]
+    return None
+
 
 def status_for(exc: e.BoothaiError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 500
+    return _lookup(STATUS, exc) or 500
 
 
-def headers_for(exc: e.BoothaiError) -> dict[str, str]:
-    if isinstance(exc, e.TooManyAttempts):
-        return {"Retry-After": str(exc.retry_after)}
-    return {}
-
-
-def message_for(exc: e.BoothaiError) -> str:
-    if isinstance(exc, e.ProviderFailed) and exc.reason not in str(exc):
-        return f"{exc} ({exc.reason})"
-    return str(exc)
+def validation_problem(exc: RequestValidationError) -> tuple[str | None, str]:
+    """(field, one line a caller can act on) for FastAPI's first validation error."""
+    errors = list(exc.errors())
+    if not errors:
+        return None, "invalid request"
+    first = errors[0]
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header",
+                                                            "form")]
+    field = loc[-1] if loc else None
+    if first.get("type") == "json_invalid":
+        return None, "the request body is not valid JSON"
+    if first.get("type") == "missing":
+        return field, f"{'.'.join(loc) or 'a field'} is required"
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    return field, (f"{'.'.join(loc)}: {message}" if loc else message)
 
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
-class _ErrorRoute(APIRoute):
+class ErrorRoute(APIRoute):
     """Catches the core's exceptions (and, where a surface wants its own shape, FastAPI's
     request validation errors and crashes) and lets the subclass render them."""
+
+    status_overrides: ClassVar[dict[type[e.BoothaiError], int]] = {}
+    challenge: ClassVar[str | None] = None  # WWW-Authenticate on 401
+
+    def status(self, exc: e.BoothaiError) -> int:
+        return _lookup(self.status_overrides, exc) or status_for(exc)
 
     def render(self, exc: e.BoothaiError, status: int) -> Response:  # pragma: no cover
         raise NotImplementedError
@@ -74,24 +101,28 @@ class _ErrorRoute(APIRoute):
         """An unexpected exception; None lets it propagate (the server answers 500)."""
         return None
 
-    def get_route_handler(self) -> Handler:
-        from fastapi.exceptions import HTTPException, RequestValidationError
+    def _answer(self, request: Request, exc: e.BoothaiError) -> Response:
+        status = self.status(exc)
+        if status >= 500:
+            log.warning("%s %s → %d: %s", request.method, request.url.path, status,
+                        e.describe(exc))
+        response = self.render(exc, status)
+        if isinstance(exc, e.TooManyAttempts):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, e.Unauthorized) and self.challenge:
+            response.headers["WWW-Authenticate"] = self.challenge
+        return response
 
+    def get_route_handler(self) -> Handler:
         inner = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
             try:
                 return await inner(request)
             except e.BoothaiError as exc:
-                status = status_for(exc)
-                if status >= 500:
-                    log.warning("%s %s → %d: %s", request.method, request.url.path, status,
-                                message_for(exc))
-                response = self.render(exc, status)
-                response.headers.update(headers_for(exc))
-                return response
+                return self._answer(request, exc)
             except RequestValidationError as exc:
-                response = self.render_invalid(*_first_problem(exc))
+                response = self.render_invalid(*validation_problem(exc))
                 if response is None:
                     raise
                 return response
@@ -107,39 +138,36 @@ class _ErrorRoute(APIRoute):
         return handler
 
 
-def _first_problem(exc) -> tuple[str | None, str]:
-    """(field, message) of the first validation error, the field without its location."""
-    first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
-    return (loc[-1] if loc else None), first.get("msg", "invalid request")
-
-
-class PlainTextErrors(_ErrorRoute):
+class PlainTextErrors(ErrorRoute):
     def render(self, exc: e.BoothaiError, status: int) -> Response:
-        return PlainTextResponse(message_for(exc) + "\n", status_code=status)
+        return PlainTextResponse(e.describe(exc) + "\n", status_code=status)
 
 
-class JsonErrors(_ErrorRoute):
+class JsonErrors(ErrorRoute):
     """Admin API: `{"detail": "...", "field": "..."}`, also for FastAPI's own body validation,
     so the UI shows every refusal next to the field it names."""
 
+    challenge = OPERATOR_CHALLENGE
+
     def render_invalid(self, field: str | None, message: str) -> Response:
-        return JSONResponse({"detail": f"{field}: {message}" if field else message,
-                             "field": field}, status_code=422)
+        return JSONResponse({"detail": message, "field": field}, status_code=422)
 
     def render(self, exc: e.BoothaiError, status: int) -> Response:
-        body: dict[str, Any] = {"detail": message_for(exc)}
+        body: dict[str, Any] = {"detail": e.describe(exc)}
         if isinstance(exc, e.InvalidInput) and exc.field:
             body["field"] = exc.field
         if isinstance(exc, e.ProviderFailed):
             body["reason"] = exc.reason
-        response = JSONResponse(body, status_code=status)
-        if isinstance(exc, e.Unauthorized):
-            response.headers["WWW-Authenticate"] = 'Basic realm="boothai"'
-        return response
+        return JSONResponse(body, status_code=status)
 
 
-class OpenAIErrors(_ErrorRoute):
+class WebhookErrors(JsonErrors):
+    """Provider callbacks: a body that is not a JSON object is a plain 400."""
+
+    status_overrides = {e.InvalidInput: 400}
+
+
+class OpenAIErrors(ErrorRoute):
     """The image-edit API (seeds 002/004, OpenAI-compatible): every error is
     `{"detail": {"error": CODE, "message": "..."}}` with CODE one of INVALID_INPUT,
     UNAUTHORIZED, MODEL_NOT_READY, GENERATION_ERROR. Bad input is 400 (the seeds' status,
@@ -147,13 +175,14 @@ class OpenAIErrors(_ErrorRoute):
     500 and a timeout 504, both GENERATION_ERROR. FastAPI's own request validation errors
     and unexpected crashes on these routes get the same shape."""
 
-    STATUS_OVERRIDES: dict[type[e.BoothaiError], int] = {
+    status_overrides = {
         e.InvalidInput: 400,
         e.UnsupportedMedia: 400,
         e.NotFound: 400,
         e.ConditionFailed: 400,
         e.ProviderFailed: 500,
     }
+    challenge = API_CHALLENGE
 
     @staticmethod
     def code_for(exc: e.BoothaiError) -> str:
@@ -166,26 +195,52 @@ class OpenAIErrors(_ErrorRoute):
         return "INVALID_INPUT"
 
     @staticmethod
-    def body(code: str, message: str, status: int, headers: dict | None = None) -> JSONResponse:
-        return JSONResponse({"detail": {"error": code, "message": message}},
-                            status_code=status, headers=headers)
+    def body(code: str, message: str, status: int) -> JSONResponse:
+        return JSONResponse({"detail": {"error": code, "message": message}}, status_code=status)
 
     def render(self, exc: e.BoothaiError, status: int) -> Response:
-        for cls in type(exc).__mro__:
-            if cls in self.STATUS_OVERRIDES:
-                status = self.STATUS_OVERRIDES[cls]
-                break
         code = self.code_for(exc)
-        message = str(exc)
-        if code == "GENERATION_ERROR":
-            message = f"Image generation failed: {exc}"
-        response = self.body(code, message, status)
-        if isinstance(exc, e.Unauthorized):
-            response.headers["WWW-Authenticate"] = 'Bearer realm="boothai", Basic realm="boothai"'
-        return response
+        message = f"Image generation failed: {exc}" if code == "GENERATION_ERROR" else str(exc)
+        return self.body(code, message, status)
 
     def render_invalid(self, field: str | None, message: str) -> Response:
-        return self.body("INVALID_INPUT", f"{field or 'request'}: {message}", 400)
+        return self.body("INVALID_INPUT", message, 400)
 
     def render_crash(self) -> Response:  # nothing internal leaks
         return self.body("GENERATION_ERROR", "Image generation failed: internal error", 500)
+
+
+def envelope(*, success: bool, result: Any = None, error: str | None = None,
+             metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Seed 000's answer shape, for results and errors alike."""
+    return {"success": success, "result": result, "error": error, "metadata": metadata}
+
+
+class _VisionErrors(ErrorRoute):
+    """Seed 001's table: a bad request is 400 here, not 422."""
+
+    status_overrides = {e.InvalidInput: 400}
+    challenge = API_CHALLENGE
+
+    def message(self, message: str, status: int) -> Response:  # pragma: no cover
+        raise NotImplementedError
+
+    def render(self, exc: e.BoothaiError, status: int) -> Response:
+        return self.message(e.describe(exc), status)
+
+    def render_invalid(self, field: str | None, message: str) -> Response:
+        return self.message(message, 400)
+
+
+class EnvelopeErrors(_VisionErrors):
+    """Seed 000: {"success": false, "result": null, "error": "...", "metadata": null}."""
+
+    def message(self, message: str, status: int) -> Response:
+        return JSONResponse(envelope(success=False, error=message), status_code=status)
+
+
+class DetailErrors(_VisionErrors):
+    """Seed 001: {"detail": "..."}."""
+
+    def message(self, message: str, status: int) -> Response:
+        return JSONResponse({"detail": message}, status_code=status)

@@ -30,32 +30,35 @@ from __future__ import annotations
 
 import base64
 import time
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from functions.app import create_function_app
-from functions.deps import ApiTenant, ServicesDep
+from functions.deps import ApiTenant, Edits
 from functions.errors import OpenAIErrors
 from functions.lambda_entry import make_handler
 from shared.concurrency import run_cpu
-from shared.errors import InvalidInput, ModelNotReady, PayloadTooLarge, UnsupportedMedia
-from shared.images import prepare_photo
+from shared.errors import InvalidInput
+from shared.usecases.image_edits import (
+    DEFAULT_SIZE,
+    MAX_IMAGE_BYTES,
+    MAX_IMAGES,
+    MAX_VARIANTS,
+    OUTPUT_TYPES,
+    EditParameters,
+    ImageEdits,
+    UploadedImage,
+)
 
 router = APIRouter(tags=["images"], route_class=OpenAIErrors)
 
-MAX_IMAGES = 10
-MAX_IMAGE_BYTES = 10 * 1024 * 1024
-MAX_VARIANTS = 10
-MAX_SIDE = 2048  # inputs are downscaled to this before the backend (it works at ~1 MP)
-MAX_PROMPT_CHARS = 4000
-DEFAULT_SIZE = "1024x1024"
 IMAGE_FIELDS = ("images", "image[]", "image")
-OUTPUT_TYPES = ("pil", "pt", "np")
-# The API has no booth window; this bounds one request on the backend (Modal's default).
-API_TIMEOUT_SECONDS = 600.0
+# Text fields the API reads (others, like the openai client's `mask`, are ignored).
+TEXT_FIELDS = ("prompt", "negative_prompt", "size", "n", "num_inference_steps", "guidance_scale",
+               "true_cfg_scale", "output_type", "max_sequence_length", "seed", "response_format",
+               "stream")
 
 _ERROR = {
     "content": {
@@ -153,33 +156,17 @@ _EDIT_RESPONSE = {
     },
     openapi_extra=_EDIT_FORM,
 )
-async def edit_images(request: Request, tenant: ApiTenant, services: ServicesDep) -> JSONResponse:
-    # 1. Parse and check every field before any image is decoded
+async def edit_images(request: Request, tenant: ApiTenant, edits: Edits) -> JSONResponse:
     form = await _read_form(request)
-    params = _parameters(form)
-    uploads = _uploads(form)
-
-    # 2. Validate each image by decoding it (upright, at most MAX_SIDE)
-    images = [await _prepare(i, upload, services.settings.max_pixels)
-              for i, upload in enumerate(uploads)]
-
-    # 3. Edit: each input on its own, n variants each
-    if services.gpu is None:
-        raise ModelNotReady("no GPU backend is configured")
-    started = time.monotonic()
-    outputs = await services.gpu.edit_images(images, per_input=True,
-                                             timeout=API_TIMEOUT_SECONDS, **params)
-    elapsed = time.monotonic() - started
-
-    # 4. Shape the answer
-    encoded = await run_cpu(lambda: [base64.b64encode(png).decode("ascii") for png in outputs])
+    result = await edits.edit(EditParameters.from_fields(_text_fields(form)), await _uploads(form))
+    encoded = await run_cpu(lambda: [base64.b64encode(png).decode("ascii") for png in result.images])
     return JSONResponse({
         "created": int(time.time()),
         "data": [{"b64_json": b64} for b64 in encoded],
         "usage": {
-            "processing_time_seconds": round(elapsed, 2),
-            "input_images": len(images),
-            "generated_images": len(outputs),
+            "processing_time_seconds": round(result.seconds, 2),
+            "input_images": result.input_count,
+            "generated_images": len(result.images),
         },
     })
 
@@ -190,17 +177,12 @@ async def edit_images(request: Request, tenant: ApiTenant, services: ServicesDep
     responses={200: {"content": {"application/json": {"example": {"ready": True}}}},
                503: {"description": "not ready, with the reason", **_ERROR}},
 )
-async def ready(services: ServicesDep) -> JSONResponse:
-    if services.gpu is None:
-        raise ModelNotReady("no GPU backend is configured")
-    ok, reason = await services.gpu.ready()
-    if not ok:
-        raise ModelNotReady(reason or "Model is not ready yet")
-    return JSONResponse({"ready": True, "backend": services.gpu.kind})
+async def ready(edits: Edits) -> JSONResponse:
+    return JSONResponse({"ready": True, "backend": await edits.ready()})
 
 
 # -- parsing ----------------------------------------------------------------------------------
-async def _read_form(request: Request):
+async def _read_form(request: Request) -> FormData:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         raise InvalidInput("send multipart/form-data with prompt and images")
@@ -210,101 +192,31 @@ async def _read_form(request: Request):
         raise InvalidInput(f"malformed multipart body: {exc.__class__.__name__}") from None
 
 
-def _text(form, name: str) -> str | None:
-    value = form.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"{name} must be a text field, not a file", field=name)
-    return value.strip()
+def _text_fields(form: FormData) -> dict[str, str]:
+    """The API's text fields, stripped; a file where text belongs is refused."""
+    fields: dict[str, str] = {}
+    for name in TEXT_FIELDS:
+        value = form.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise InvalidInput(f"{name} must be a text field, not a file", field=name)
+        fields[name] = value.strip()
+    return fields
 
 
-def _number(form, name: str, kind: type, low: float, high: float) -> Any:
-    raw = _text(form, name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be {'an integer' if kind is int else 'a number'}",
-                           field=name) from None
-    if not low <= value <= high:
-        raise InvalidInput(f"{name} must be between {low:g} and {high:g}", field=name)
-    return value
-
-
-def parse_size(raw: str | None) -> tuple[int, int] | None:
-    """`WIDTHxHEIGHT` → (w, h) rounded down to multiples of 16; `auto` → None."""
-    raw = (raw or DEFAULT_SIZE).strip().lower()
-    if raw == "auto":
-        return None
-    width, sep, height = raw.partition("x")
-    if not sep or not width.isdigit() or not height.isdigit():
-        raise InvalidInput("size must look like 1024x1024 (WIDTHxHEIGHT)", field="size")
-    w, h = int(width), int(height)
-    if not (16 <= w <= MAX_SIDE and 16 <= h <= MAX_SIDE):
-        raise InvalidInput(f"size must be between 16 and {MAX_SIDE} on each side", field="size")
-    return w - w % 16, h - h % 16
-
-
-def _parameters(form) -> dict[str, Any]:
-    prompt = _text(form, "prompt")
-    if not prompt:
-        raise InvalidInput("Prompt cannot be empty", field="prompt")
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise InvalidInput(f"prompt is longer than {MAX_PROMPT_CHARS} characters", field="prompt")
-    output_type = (_text(form, "output_type") or "pil").lower()
-    if output_type not in OUTPUT_TYPES:
-        raise InvalidInput("output_type must be pil (answers are base64 PNG)", field="output_type")
-    response_format = (_text(form, "response_format") or "b64_json").lower()
-    if response_format != "b64_json":
-        raise InvalidInput("only response_format=b64_json is supported", field="response_format")
-    if (_text(form, "stream") or "false").lower() in ("true", "1"):
-        raise InvalidInput("streaming is not supported", field="stream")
-    _number(form, "guidance_scale", float, 0, 100)  # validated, then ignored (see module doc)
-    seed = _number(form, "seed", int, 0, 2**63 - 1)
-    return {
-        "prompt": prompt,
-        "negative_prompt": _text(form, "negative_prompt") or None,
-        "size": parse_size(_text(form, "size")),
-        "n": _number(form, "n", int, 1, MAX_VARIANTS) or 1,
-        "steps": _number(form, "num_inference_steps", int, 1, 150),
-        "true_cfg_scale": _number(form, "true_cfg_scale", float, 0, 20),
-        "max_sequence_length": _number(form, "max_sequence_length", int, 1, 1024) or 512,
-        "seed": seed,
-    }
-
-
-def _uploads(form) -> list[UploadFile]:
-    uploads: list[UploadFile] = []
+async def _uploads(form: FormData) -> list[UploadedImage]:
+    uploads: list[UploadedImage] = []
     for name in IMAGE_FIELDS:
         for value in form.getlist(name):
             if not isinstance(value, UploadFile):
                 raise InvalidInput(f"{name} must be an image file, not text", field="images")
-            uploads.append(value)
-    if not uploads:
-        raise InvalidInput("send at least one image (field images)", field="images")
-    if len(uploads) > MAX_IMAGES:
-        raise InvalidInput(f"at most {MAX_IMAGES} images per request", field="images")
+            if len(uploads) > MAX_IMAGES:
+                return uploads  # one too many is enough for the use case to refuse
+            # One byte past the limit is enough to tell "too large".
+            uploads.append(UploadedImage(await value.read(MAX_IMAGE_BYTES + 1), value.filename))
     return uploads
 
 
-async def _prepare(index: int, upload: UploadFile, max_pixels: int) -> bytes:
-    label = f"image {index + 1}" + (f" ({upload.filename})" if upload.filename else "")
-    data = await upload.read(MAX_IMAGE_BYTES + 1)
-    if len(data) > MAX_IMAGE_BYTES:
-        raise PayloadTooLarge(f"{label} is larger than {MAX_IMAGE_BYTES // 1024 // 1024} MB")
-    try:
-        photo = await run_cpu(
-            lambda: prepare_photo(data, max_side=MAX_SIDE, max_pixels=max_pixels)
-        )
-    except UnsupportedMedia as exc:
-        raise InvalidInput(f"Invalid image format at index {index}: {label}: {exc}",
-                           field="images") from None
-    except PayloadTooLarge as exc:
-        raise PayloadTooLarge(f"{label}: {exc}") from None
-    return photo.data
-
-
 app = create_function_app(router)
-handler = make_handler(app, "images")
+handler = make_handler(app, "images", serves=(ImageEdits,))

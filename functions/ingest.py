@@ -6,19 +6,15 @@ Answers 200 with the processed image bytes, or a short plain-text error the boot
 
 from __future__ import annotations
 
-import asyncio
-import time
-from contextlib import asynccontextmanager
-
 from fastapi import APIRouter, Request, Response
 from starlette.datastructures import UploadFile
 
 from functions.app import create_function_app
-from functions.deps import ClientAddress, ReceivedAt, ServicesDep
+from functions.deps import Booth, ClientAddress, ReceivedAt
 from functions.errors import PlainTextErrors
 from functions.lambda_entry import make_handler
-from shared.domain import JobSource
-from shared.errors import InvalidInput, NotFound, StorageUnavailable, UnsupportedMedia
+from shared.errors import InvalidInput, UnsupportedMedia
+from shared.usecases.booth import BoothIngest
 
 router = APIRouter(tags=["booth"], route_class=PlainTextErrors)
 
@@ -70,45 +66,22 @@ _BOOTH_FORM = {
 async def booth_upload(
     slot_token: str,
     request: Request,
-    services: ServicesDep,
+    booth: Booth,
     client: ClientAddress,
     arrived: ReceivedAt,
 ) -> Response:
     # Resolve the link before reading the body: an unknown link costs no upload.
-    answer_by = arrived + services.settings.answer_budget_seconds
-    async with _storage_within(answer_by, "looking up the upload link"):
-        slot = await services.repo.slot_by_token(slot_token)
-        if slot is None:
-            raise NotFound("unknown upload link")
-        tenant = await services.repo.get_tenant(slot.tenant)
-        if tenant is None:
-            raise NotFound("unknown upload link")
-
+    visit = await booth.open(slot_token, received_at=arrived)
     form = await _read_form(request)
     password = form.get("password")
-    async with _storage_within(answer_by, "checking the upload password"):
-        await services.auth.booth(tenant, password if isinstance(password, str) else "", client)
+    admitted = await booth.admit(visit, password if isinstance(password, str) else "", client)
     upload = form.get("fileToUpload")
-    if not isinstance(upload, UploadFile):
-        raise InvalidInput("the form has no fileToUpload file", field="fileToUpload")
-    data = await upload.read()
-
-    answer = await services.pipeline.process(slot, data, received_at=arrived,
-                                             source=JobSource.BOOTH)
+    photo = await upload.read() if isinstance(upload, UploadFile) else None
+    answer = await booth.process(admitted, photo)
     headers = {"X-Boothai-Job": answer.job.job_id}
     if answer.served_original:
         headers["X-Boothai-Original"] = answer.job.reason
     return Response(content=answer.image, media_type=answer.mime, headers=headers)
-
-
-@asynccontextmanager
-async def _storage_within(answer_by: float, what: str):
-    """A slow table must not keep the booth past its window: answer 503 in time."""
-    try:
-        async with asyncio.timeout(max(0.0, answer_by - time.monotonic())):
-            yield
-    except TimeoutError:
-        raise StorageUnavailable(f"storage too slow while {what}") from None
 
 
 async def _read_form(request: Request):
@@ -123,4 +96,4 @@ async def _read_form(request: Request):
 
 
 app = create_function_app(router)
-handler = make_handler(app, "ingest")
+handler = make_handler(app, "ingest", serves=(BoothIngest,))

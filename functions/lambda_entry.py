@@ -1,5 +1,7 @@
-"""Lambda entry points. Each functions/ module ends with
-`handler = make_handler(app, "<function>")`; template.yaml names that handler.
+"""Lambda entry points. Each deployed functions/ module ends with
+`handler = make_handler(app, "<function>", serves=(UseCase, …))`; template.yaml names that
+handler, and tests/infra/test_iam.py holds the function's policies against the `access()`
+of the use cases it serves.
 
 On the first invocation of a container the handler:
   1. copies the stack's secrets (Secrets Manager JSON objects listed in BOOTHAI_SECRET_IDS)
@@ -19,13 +21,27 @@ import os
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from functions.deps import built_services
 from shared import observability
+from shared.access import Access
 
-LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+class UseCase(Protocol):
+    @classmethod
+    def access(cls) -> Access: ...
+
+
+class LambdaHandler(Protocol):
+    serves: tuple[type[UseCase], ...]  # the use cases behind this function's routes
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]: ...
+
+
+Invoke = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 # Secret keys that may become environment variables: ours and the providers' own names.
 _SECRET_ENV_RE = re.compile(r"^(BOOTHAI_[A-Z0-9_]+|GEMINI_API_KEY|TURBOTEXT_API_KEY|MODAL_TOKEN_[A-Z]+)$")
@@ -105,11 +121,9 @@ class _LambdaRequest:
 
 
 async def _drain_bookkeeping() -> None:
-    from functions import deps
-
-    services = deps._services  # only if this container built them; never build here
+    services = built_services()  # only if this container built them; never build here
     if services is not None:
-        await services.pipeline.drain(timeout=DRAIN_SECONDS)
+        await services.drain(timeout=DRAIN_SECONDS)
 
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -131,7 +145,7 @@ def _header(response: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def _build(app: ASGIApp, function_name: str) -> LambdaHandler:
+def _build(app: ASGIApp, function_name: str) -> Invoke:
     from aws_lambda_powertools import Metrics, Tracer
     from aws_lambda_powertools.metrics import MetricUnit
     from mangum import Mangum
@@ -172,10 +186,11 @@ def _build(app: ASGIApp, function_name: str) -> LambdaHandler:
     return invoke
 
 
-def make_handler(app: ASGIApp, function_name: str) -> LambdaHandler:
+def make_handler(app: ASGIApp, function_name: str, *,
+                 serves: tuple[type[UseCase], ...]) -> LambdaHandler:
     """The Lambda handler for one function's ASGI app. Cheap to create: the Powertools
     wrapping and the secrets are set up on the first invocation."""
-    built: list[LambdaHandler] = []
+    built: list[Invoke] = []
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if not built:
@@ -183,19 +198,5 @@ def make_handler(app: ASGIApp, function_name: str) -> LambdaHandler:
         return built[0](event, context)
 
     handler.__name__ = f"{function_name}_handler"
-    return handler
-
-
-_console: list[LambdaHandler] = []
-
-
-def console_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The operator console function: UI, admin API and health share one origin, so the
-    page's fetch() calls carry the Basic Auth credentials the browser asked for."""
-    if not _console:
-        from functions import admin, health, ui
-        from functions.app import create_function_app
-
-        app = create_function_app(admin.router, ui.router, health.router)
-        _console.append(make_handler(app, "console"))
-    return _console[0](event, context)
+    handler.serves = serves  # type: ignore[attr-defined]
+    return handler  # type: ignore[return-value]

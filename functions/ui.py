@@ -1,15 +1,14 @@
 """The operator UI: static files from frontend/, the page itself behind Basic Auth so the
-browser asks for the operator's credentials before anything is shown."""
+browser asks for the operator's credentials before anything is shown. Served by the console
+function."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 from fastapi.responses import FileResponse
 
-from functions.app import create_function_app
 from functions.deps import CurrentTenant, ServicesDep
 from functions.errors import JsonErrors
-from functions.lambda_entry import make_handler
 from shared.errors import NotFound
 
 router = APIRouter(tags=["ui"], route_class=JsonErrors, include_in_schema=False)
@@ -36,6 +35,3 @@ async def static(path: str, services: ServicesDep) -> Response:
         raise NotFound("no such file")
     return FileResponse(target, media_type=_TYPES[target.suffix])
 
-
-app = create_function_app(router)
-handler = make_handler(app, "ui")

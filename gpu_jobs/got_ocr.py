@@ -1,5 +1,6 @@
 """GOT-OCR 2.0 on transformers `GotOcr2ForConditionalGeneration`: plain or formatted OCR of one
-image. It is an OCR model, not a chat model: `chat` raises UnsupportedTask."""
+image. It is an OCR model, not a chat model: `chat` raises UnsupportedTask.
+The checkpoint comes in as `source` from the registry (gpu_jobs.vision_models)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,7 @@ import torch
 
 from gpu_jobs._common import TransformersRunner, decode_image
 from gpu_jobs.errors import UnsupportedTask
-from gpu_jobs.vision_models import checkpoints_for
 
-CHECKPOINTS = checkpoints_for("got_ocr")
-MODEL_REVISION: str | None = None
 MAX_NEW_TOKENS = 4096
 
 

@@ -1,5 +1,7 @@
 """The vision API's model ids (seed 001) → model family and checkpoint. No torch imports here:
 the web tier reads this registry to list models; `build_runner` imports the family module.
+This is the one table of checkpoints: the runner modules never import the registry (it hands
+them `source` and `revision`), so imports go one way only.
 
 Weights: a model id is served from `<model_dir>/<model_id>` when that folder exists
 (`BOOTHAI_VISION_MODEL_DIR`, or `model_dir=` / `sources=` passed in), else from its hub id.
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from gpu_jobs.errors import InvalidRequest, ModelUnavailable
 
@@ -79,10 +81,6 @@ class VisionRunner(Protocol):
     def ocr(self, image: bytes, language: str | None = None, max_tokens: int = 2048) -> str: ...
 
 
-def checkpoints_for(family: str) -> dict[str, str]:
-    return {s.id: s.checkpoint for s in VISION_MODELS.values() if s.family == family}
-
-
 def get_spec(model_id: str) -> VisionModelSpec:
     """The spec of a servable model. InvalidRequest if unknown, ModelUnavailable if listed
     but not servable."""
@@ -119,7 +117,7 @@ def build_runner(
     model_dir: str | Path | None = None,
     sources: dict[str, str] | None = None,
     device: str | None = None,
-) -> Any:
+) -> VisionRunner:
     """A (not yet loaded) runner for `model_id`. Imports torch."""
     spec = get_spec(model_id)
     source = resolve_source(model_id, model_dir=model_dir, sources=sources)

@@ -14,10 +14,12 @@ import hashlib
 import hmac
 import time
 
-import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from shared.access import Access, Level
+from shared.apikeys import ApiKeys
+from shared.concurrency import run_cpu
 from shared.domain import Tenant
 from shared.errors import Unauthorized
 from shared.repository import Repository
@@ -54,8 +56,13 @@ def _dummy() -> str:
 
 
 class Authenticator:
-    def __init__(self, repo: Repository, throttle: Throttle) -> None:
+    # Reads accounts and API-key digests, counts failures; never writes an account or a key.
+    ACCESS = Access(tables={"tenants": Level.READ, "lookups": Level.READ,
+                            "throttle": Level.CRUD})
+
+    def __init__(self, *, repo: Repository, api_keys: ApiKeys, throttle: Throttle) -> None:
         self.repo = repo
+        self.api_keys = api_keys
         self.throttle = throttle
         self._verified: dict[str, float] = {}
 
@@ -71,9 +78,10 @@ class Authenticator:
             key = self._cache_key(tenant, password)
             if self._verified.get(key, 0.0) > time.monotonic():
                 return tenant
-            ok = await anyio.to_thread.run_sync(verify_password, tenant.password_hash, password)
+            stored = tenant.password_hash
+            ok = await run_cpu(lambda: verify_password(stored, password))
         else:
-            await anyio.to_thread.run_sync(verify_password, _dummy(), password)
+            await run_cpu(lambda: verify_password(_dummy(), password))
             ok = False
         if not ok:
             await self.throttle.failed("login", client)
@@ -86,8 +94,6 @@ class Authenticator:
     async def api_client(self, authorization: str, client: str) -> Tenant:
         """API callers: `Authorization: Bearer <api key>`, or HTTP Basic whose password is an
         API key (any user name, as in `user:api-key`) or the operator's own password."""
-        from shared.apikeys import ApiKeys
-
         await self.throttle.check("api", client)
         scheme, _, value = authorization.partition(" ")
         username, secret = "", value.strip()
@@ -98,7 +104,7 @@ class Authenticator:
                 secret = ""
         elif scheme.lower() != "bearer":
             secret = ""
-        tenant_name = await ApiKeys(self.repo.tables).tenant_for(secret) if secret else None
+        tenant_name = await self.api_keys.tenant_for(secret) if secret else None
         if tenant_name is not None:
             tenant = await self.repo.get_tenant(tenant_name)
             if tenant is not None:

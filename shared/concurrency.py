@@ -1,7 +1,8 @@
 """Process-wide limits on worker threads.
 
 CPU-bound work (decoding, compositing) runs no more at once than there are cores; I/O-bound
-port calls (sqlite, boto3, files) may run many at once since they mostly wait.
+port calls (sqlite, boto3, files) may run many at once since they mostly wait; long model
+calls (the in-process GPU runners: seconds to minutes each) have their own limiter.
 anyio limiters are not tied to one event loop, unlike asyncio.Semaphore created at import.
 """
 
@@ -17,6 +18,11 @@ T = TypeVar("T")
 
 CPU = anyio.CapacityLimiter(max(1, os.cpu_count() or 2))
 IO = anyio.CapacityLimiter(64)
+# Model calls hold a thread for seconds to minutes. Under CPU they would starve the booth's
+# decoding on a small box; under IO they would crowd out storage calls. Each runner does one
+# inference at a time (its own lock), so 8 lets the edit model, Janus and a few vision models
+# work side by side; more threads would only queue on the runner locks.
+GPU = anyio.CapacityLimiter(8)
 
 
 async def run_cpu(fn: Callable[[], T]) -> T:
@@ -25,3 +31,13 @@ async def run_cpu(fn: Callable[[], T]) -> T:
 
 async def run_io(fn: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(fn, limiter=IO)
+
+
+async def run_gpu(fn: Callable[[], T]) -> T:
+    """Run a long model call (inference, load, unload) on a worker thread.
+
+    Cancelling the caller (a booth deadline) stops the wait at once; the thread is abandoned
+    and finishes on its own. That is safe because the runners lock internally: a late thread
+    cannot overlap the runner's next call, which simply waits for it. An abandoned thread no
+    longer counts against GPU."""
+    return await anyio.to_thread.run_sync(fn, limiter=GPU, abandon_on_cancel=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 
 SLOTS_PER_PROVIDER = 20
@@ -44,6 +45,11 @@ def new_token(nbytes: int = 24) -> str:
 def new_job_id() -> str:
     """Time-ordered id: sorting ids sorts jobs by creation time (newest last)."""
     return f"{time.time_ns() // 1_000_000:013x}{secrets.token_hex(5)}"
+
+
+def utc_day(ts: float | None = None) -> str:
+    """The UTC date of `ts` (now when None): statistics days and object-key folders."""
+    return datetime.fromtimestamp(ts if ts is not None else time.time(), UTC).strftime("%Y-%m-%d")
 
 
 def new_upload_password() -> str:
@@ -101,18 +107,6 @@ class Slot:
         data["fallback_provider"] = ProviderName(fb) if fb else None
         data["updated_at"] = float(data.get("updated_at") or 0)
         return cls(**data)
-
-
-def slot_problem(slot: Slot) -> str | None:
-    """Why this slot cannot process a photo as configured, or None when it can."""
-    where = f"slot {slot.index} on the {slot.provider} tab"
-    if slot.type is None:
-        return f"{where} has no processing type yet"
-    if slot.type in (ProcessingType.FACE_SWAP, ProcessingType.BACKGROUND) and not slot.reference_key:
-        return f"{where} needs a reference image for {slot.type.replace('_', ' ')}"
-    if slot.type is ProcessingType.PROMPT and not slot.prompt.strip():
-        return f"{where} needs a prompt"
-    return None
 
 
 def slot_key(provider: ProviderName | str, index: int) -> str:

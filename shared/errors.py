@@ -18,6 +18,10 @@ class Unauthorized(BoothaiError):
     pass
 
 
+class Forbidden(BoothaiError):
+    """The caller proved who it is (or holds a token) but may not do this."""
+
+
 class TooManyAttempts(BoothaiError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
@@ -66,3 +70,11 @@ class ModelNotReady(BoothaiError):
 
 class ConditionFailed(BoothaiError):
     """A conditional table write lost: the item exists, or its version moved on."""
+
+
+def describe(exc: BoothaiError) -> str:
+    """The one line a caller is shown: the message, with a provider's reason code when the
+    message does not already carry it."""
+    if isinstance(exc, ProviderFailed) and exc.reason not in str(exc):
+        return f"{exc} ({exc.reason})"
+    return str(exc)

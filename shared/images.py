@@ -1,6 +1,12 @@
 """Image intake: decide what an upload is by decoding it, bound its size, honour EXIF
 orientation, and downscale once to what the provider needs.
 
+Two sets of checks live here, sharing the opening and decoding:
+- the booth's (`read_header`, `prepare_photo`, `check_complete`, ...): JPEG/PNG/WEBP photos,
+  with the pixel limit from the settings and the booth's messages;
+- the vision API's (`check_image`, `decode_base64_image`, the `VISION_*` limits): more formats
+  (BMP, TIFF), fixed limits, and messages that name the image (`label`).
+
 The fast path matters (a booth may post 24 MP JPEGs): a JPEG that is already small enough
 and upright is validated by a draft-mode decode (libjpeg scales DCT blocks, so it reads the
 whole stream but builds a 1/8-size image) and passed on byte-for-byte. Everything else is
@@ -10,19 +16,24 @@ and encoded once.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
+import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from shared.errors import PayloadTooLarge, UnsupportedMedia
+from shared.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 
 # Our own pixel limit is checked before any decode; Pillow's bomb guard would only warn.
 Image.MAX_IMAGE_PIXELS = None
 
-ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png",
-                    "WEBP": "image/webp"}
+# The booth's photos (decoded by Pillow, never judged by name).
+BOOTH_FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png",
+                 "WEBP": "image/webp"}
 _ORIENTATION_TAG = 0x0112
 
 
@@ -62,34 +73,58 @@ def sniff_mime(data: bytes) -> str | None:
     return None
 
 
-def _open(data: bytes) -> Image.Image:
+def _open(data: bytes, *, not_an_image: str = "the upload is not a JPEG or PNG image") -> Image.Image:
+    """Open lazily (the header only); UnsupportedMedia(`not_an_image`) if Pillow cannot."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # EXIF quirks of camera files are not our concern
             return Image.open(io.BytesIO(data))
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise UnsupportedMedia("the upload is not a JPEG or PNG image") from exc
+        raise UnsupportedMedia(not_an_image) from exc
+
+
+def _load(img: Image.Image, *, damaged: str = "the image is damaged or truncated") -> None:
+    """Decode the pixels; UnsupportedMedia(`damaged`) for a broken or cut-off file."""
+    try:
+        img.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise UnsupportedMedia(damaged) from exc
+
+
+def _open_within(data: bytes, *, formats: dict[str, str], max_pixels: int, not_an_image: str,
+                 wrong_format: Callable[[str], str],
+                 too_large: Callable[[int, int], str]) -> Image.Image:
+    """Open `data` and check its header only: a format in `formats`, at most `max_pixels`.
+    Nothing is decoded yet, so a pixel bomb is refused before it costs memory. The messages
+    are the caller's (the booth's and the vision API's differ)."""
+    img = _open(data, not_an_image=not_an_image)
+    fmt = img.format or ""
+    if fmt not in formats:
+        raise UnsupportedMedia(wrong_format(fmt))
+    width, height = img.size
+    if width * height > max_pixels:
+        raise PayloadTooLarge(too_large(width, height))
+    return img
 
 
 def read_header(data: bytes, *, max_pixels: int) -> ImageHeader:
-    """Parse only the header: format, size, orientation. Refuses bombs before decoding."""
+    """The booth's check. Parse only the header: format, size, orientation. Refuses bombs
+    before decoding."""
     if not data:
         raise UnsupportedMedia("the upload is empty")
-    img = _open(data)
-    fmt = img.format or ""
-    if fmt not in ACCEPTED_FORMATS:
-        raise UnsupportedMedia(f"unsupported image format {fmt or 'unknown'}; send JPEG or PNG")
-    width, height = img.size
-    if width * height > max_pixels:
-        raise PayloadTooLarge(
-            f"image is {width}x{height} ({width * height / 1e6:.0f} MP); "
-            f"the limit is {max_pixels / 1e6:.0f} MP"
-        )
+    img = _open_within(
+        data, formats=BOOTH_FORMATS, max_pixels=max_pixels,
+        not_an_image="the upload is not a JPEG or PNG image",
+        wrong_format=lambda fmt: f"unsupported image format {fmt or 'unknown'}; send JPEG or PNG",
+        too_large=lambda w, h: (f"image is {w}x{h} ({w * h / 1e6:.0f} MP); "
+                                f"the limit is {max_pixels / 1e6:.0f} MP"),
+    )
     try:
         orientation = int(img.getexif().get(_ORIENTATION_TAG, 1))
     except Exception:  # a broken EXIF block must not sink an otherwise good photo
         orientation = 1
-    return ImageHeader(fmt, ACCEPTED_FORMATS[fmt], width, height, orientation)
+    fmt = img.format or ""
+    return ImageHeader(fmt, BOOTH_FORMATS[fmt], img.width, img.height, orientation)
 
 
 def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -99,14 +134,11 @@ def _fit(width: int, height: int, max_side: int) -> tuple[int, int]:
 
 def _decode(data: bytes, header: ImageHeader, target: tuple[int, int] | None) -> Image.Image:
     img = _open(data)
-    try:
-        if header.mime == "image/jpeg" and target:
-            # Rotation by 90° swaps the axes, so ask the draft for the larger of both sides.
-            side = max(target)
-            img.draft("RGB", (side, side) if header.orientation in (5, 6, 7, 8) else target)
-        img.load()
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise UnsupportedMedia("the image is damaged or truncated") from exc
+    if header.mime == "image/jpeg" and target:
+        # Rotation by 90° swaps the axes, so ask the draft for the larger of both sides.
+        side = max(target)
+        img.draft("RGB", (side, side) if header.orientation in (5, 6, 7, 8) else target)
+    _load(img)
     return img
 
 
@@ -212,3 +244,64 @@ def load_rgb(data: bytes) -> Image.Image:
     img = Image.open(io.BytesIO(data))
     img.load()
     return img
+
+
+# --- the vision API's checks (functions/vision, shared/usecases/vision) ----------------------------
+# Not the booth's: more formats, fixed limits, and every message names the image (`label`).
+VISION_MAX_FILE_BYTES = 10 * 1024 * 1024
+# The runners refuse more than this (gpu_jobs._common.MAX_INPUT_PIXELS); refuse it here first.
+VISION_MAX_IMAGE_PIXELS = 40_000_000
+# Decoded by Pillow, never judged by name. The booth's formats plus BMP and TIFF (seed 001).
+VISION_FORMATS = {**BOOTH_FORMATS, "BMP": "image/bmp", "TIFF": "image/tiff"}
+VISION_FORMATS_TEXT = "JPEG, PNG, WEBP, BMP or TIFF"
+_DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)?(;[\w=.+-]+)*;base64,", re.I)
+
+
+@dataclass(frozen=True)
+class VisionImage:
+    format: str
+    mime: str
+    width: int
+    height: int
+
+
+def check_image(data: bytes, *, label: str = "the image", max_bytes: int = VISION_MAX_FILE_BYTES,
+                max_pixels: int = VISION_MAX_IMAGE_PIXELS) -> VisionImage:
+    """The vision API's check: decide what `data` is by decoding it (blocking: call on a
+    worker thread).
+
+    PayloadTooLarge over `max_bytes` or `max_pixels`; UnsupportedMedia when Pillow cannot
+    read it, it is not an accepted format, or it is damaged or truncated."""
+    if not data:
+        raise UnsupportedMedia(f"{label} is empty")
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"{label} is larger than {max_bytes / 1024 / 1024:g} MB")
+    img = _open_within(
+        data, formats=VISION_FORMATS, max_pixels=max_pixels,
+        not_an_image=f"{label} is not an image; send {VISION_FORMATS_TEXT}",
+        wrong_format=lambda fmt: f"{label} is {fmt or 'an unknown format'}; send {VISION_FORMATS_TEXT}",
+        too_large=lambda w, h: f"{label} is {w}x{h}; the limit is {max_pixels / 1e6:g} megapixels",
+    )
+    with img:
+        _load(img, damaged=f"{label} is damaged or truncated")
+        fmt = img.format or ""
+        return VisionImage(fmt, VISION_FORMATS[fmt], img.width, img.height)
+
+
+def decode_base64_image(text: str, *, label: str, max_bytes: int = VISION_MAX_FILE_BYTES) -> bytes:
+    """The vision API's base64 (plain or a `data:image/...;base64,` URL) → bytes; 4xx on bad
+    input. What the bytes are is `check_image`'s business."""
+    text = _DATA_URL.sub("", text.strip(), count=1)
+    text = "".join(text.split())  # line-wrapped base64 is common
+    if len(text) * 3 // 4 > max_bytes + 3:
+        raise PayloadTooLarge(f"{label} is larger than {max_bytes / 1024 / 1024:g} MB")
+    try:
+        data = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        try:
+            data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        except (binascii.Error, ValueError):
+            raise InvalidInput(f"{label} is not valid base64", field="image_base64_list") from exc
+    if not data:
+        raise InvalidInput(f"{label} is empty", field="image_base64_list")
+    return data

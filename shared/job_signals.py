@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Any
 
+from shared.concurrency import run_io
 from shared.errors import ConditionFailed
 from shared.ports import Tables
 
@@ -60,7 +61,7 @@ class JobSignals:
             "expires_at": int(time.time()) + self._ttl,
         }
         try:
-            await asyncio.to_thread(self._tables.put, TABLE, item, if_absent=True)
+            await run_io(lambda: self._tables.put(TABLE, item, if_absent=True))
             first = True
         except ConditionFailed:
             log.info("duplicate signal for job %s ignored", job_id)
@@ -70,7 +71,7 @@ class JobSignals:
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
         """The published payload, or None if nothing arrived (yet)."""
-        item = await asyncio.to_thread(self._tables.get, TABLE, _item_key(job_id), SK)
+        item = await run_io(lambda: self._tables.get(TABLE, _item_key(job_id), SK))
         if item is None:
             return None
         return json.loads(item["payload"])

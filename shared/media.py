@@ -1,15 +1,25 @@
 """Stored images the operator works with: slot reference images, and job originals/results
-read back (whole or as thumbnails). The admin and media functions call these; they never
-touch the object store themselves."""
+read back (whole or as thumbnails). The console and the signed media links use this; they
+never call the object store themselves. What may be read depends on the store it is given:
+each use case passes one scoped to its own declaration."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from shared import object_keys
 from shared.concurrency import run_cpu, run_io
 from shared.config import Settings
 from shared.domain import Slot
-from shared.images import extension_for, prepare_reference, sniff_mime, thumbnail
+from shared.images import prepare_reference, sniff_mime, thumbnail
 from shared.ports import ObjectStore
 from shared.repository import Repository
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    data: bytes
+    mime: str
 
 
 class Media:
@@ -22,7 +32,7 @@ class Media:
         """Validate (by decoding), store upright and bounded, point the slot at it."""
         image = await run_cpu(lambda: prepare_reference(data, max_pixels=self.settings.max_pixels))
         old_key = slot.reference_key
-        key = f"references/{slot.tenant}/{slot.provider}/{slot.index:02d}.{extension_for(image.mime)}"
+        key = object_keys.reference(slot.tenant, slot.provider, slot.index, image.mime)
         await run_io(lambda: self.store.put(key, image.data, image.mime))
         if old_key and old_key != key:
             await run_io(lambda: self.store.delete(old_key))
@@ -36,10 +46,10 @@ class Media:
         slot.reference_key = slot.reference_mime = None
         return await self.repo.save_slot(slot)
 
-    async def read(self, key: str, *, thumb: bool = False) -> tuple[bytes, str]:
+    async def read(self, key: str, *, thumb: bool = False) -> StoredImage:
         """An object's bytes and content type (sniffed), or a 256 px JPEG thumbnail."""
         data = await run_io(lambda: self.store.get(key))
         if thumb:
-            data = await run_cpu(lambda: thumbnail(data, max_pixels=self.settings.max_pixels))
-            return data, "image/jpeg"
-        return data, sniff_mime(data) or "application/octet-stream"
+            small = await run_cpu(lambda: thumbnail(data, max_pixels=self.settings.max_pixels))
+            return StoredImage(small, "image/jpeg")
+        return StoredImage(data, sniff_mime(data) or "application/octet-stream")

@@ -22,8 +22,11 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from shared import object_keys
+from shared.access import Access, Level, union
 from shared.concurrency import run_cpu, run_io
 from shared.config import Settings
+from shared.deadline import BoothDeadline
 from shared.domain import (
     Job,
     JobSource,
@@ -31,7 +34,6 @@ from shared.domain import (
     ProviderName,
     Slot,
     new_job_id,
-    slot_problem,
 )
 from shared.errors import (
     BoothaiError,
@@ -46,19 +48,18 @@ from shared.errors import (
 from shared.images import (
     PreparedImage,
     check_complete,
-    extension_for,
     prepare_photo,
     sniff_mime,
 )
 from shared.observability import record_attempt, record_job
 from shared.ports import ObjectStore
-from shared.providers import ProviderRegistry
+from shared.providers import ProviderRegistry, declared_access
 from shared.providers.base import Provider, ProviderImage, ProviderJob
-from shared.repository import Repository, utc_day
+from shared.repository import Repository
+from shared.slot_rules import slot_problem
 
 log = logging.getLogger("boothai.pipeline")
 T = TypeVar("T")
-
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,18 @@ class BoothAnswer:
 
 
 class BoothPipeline:
+    # What the pipeline itself touches; each provider declares its own (see access()).
+    ACCESS = Access(
+        tables={"jobs": Level.WRITE, "stats": Level.WRITE},
+        objects={object_keys.ORIGINALS: Level.CRUD, object_keys.RESULTS: Level.WRITE,
+                 object_keys.TRASH: Level.WRITE, object_keys.REFERENCES: Level.READ},
+    )
+
+    @classmethod
+    def access(cls) -> Access:
+        """The pipeline with every provider it may run."""
+        return union(cls.ACCESS, declared_access())
+
     def __init__(
         self,
         *,
@@ -90,14 +103,10 @@ class BoothPipeline:
         slot: Slot,
         upload: bytes,
         *,
-        received_at: float,
+        deadline: BoothDeadline,
         source: JobSource = JobSource.BOOTH,
     ) -> BoothAnswer:
-        """`received_at` is the time.monotonic() at which the request arrived."""
-        answer_by = received_at + self.settings.answer_budget_seconds
-        # Keep a moment after the provider for storing the result and closing the job.
-        reserve = min(1.5, 0.1 * self.settings.answer_budget_seconds)
-        provider_deadline = answer_by - reserve
+        answer_by = deadline.answer_by
 
         # 1. Check the slot can run
         attempts = self._providers_for(slot, check_enabled=source is JobSource.BOOTH)
@@ -113,9 +122,7 @@ class BoothPipeline:
         job = Job(tenant=slot.tenant, job_id=new_job_id(), provider=slot.provider,
                   slot_index=slot.index, source=source, type=slot.type, created_at=now)
         original_mime = sniff_mime(upload) or photo.mime
-        job.original_key = (
-            f"originals/{slot.tenant}/{utc_day(now)}/{job.job_id}.{extension_for(original_mime)}"
-        )
+        job.original_key = object_keys.original(slot.tenant, job.job_id, now, original_mime)
         await self._within(answer_by, self._put(job.original_key, upload, original_mime),
                            what="storing the photo")
         reference = await self._within(answer_by, self._reference(slot),
@@ -127,48 +134,34 @@ class BoothPipeline:
 
         # 4. Run the provider, then the fallback one, under the deadline
         result, error = await self._attempt_all(job, slot, attempts, photo, reference,
-                                                provider_deadline)
+                                                deadline.providers_by)
 
         # 5. Success: store the result, close the job, count it
         if result is not None:
-            return await self._succeed(job, result, answer_by, received_at)
+            return await self._succeed(job, result, deadline)
 
         # 6. Failure: close the job, trash the original, answer the original or an error
-        await self._fail(job, error, answer_by, received_at)
+        await self._fail(job, error, deadline)
         if slot.fallback_to_original:
             return BoothAnswer(upload, original_mime, job, served_original=True)
         raise error
 
-    async def recover_interrupted(self, tenants: list[str]) -> int:
-        """After a restart: jobs still queued/running can never finish. Close them as failed
-        (reason `interrupted`) and move their originals to trash. Returns how many."""
-        closed = 0
-        for tenant in tenants:
-            for job in await self.repo.unfinished_jobs(tenant):
-                job.status, job.reason, job.finished_at = JobStatus.FAILED, "interrupted", time.time()
-                if job.original_key and job.original_key.startswith("originals/"):
-                    await self._close_failed(job)
-                else:
-                    await self.repo.put_job(job)
-                await self._count(job.tenant, job.provider, False, 0)
-                closed += 1
-        return closed
-
     # -- stage helpers ---------------------------------------------------------------------------
     def _providers_for(self, slot: Slot, *, check_enabled: bool) -> list[Provider]:
-        where = f"slot {slot.index} on the {slot.provider} tab"
+        """The provider, then the slot's fallback provider when it can serve this slot."""
         if check_enabled and not slot.enabled:
-            raise SlotNotReady(f"{where} is disabled")
-        problem = slot_problem(slot)
-        if problem:
-            raise SlotNotReady(problem)
+            raise SlotNotReady(f"slot {slot.index} on the {slot.provider} tab is disabled")
         provider = self.providers.get(slot.provider)
         if provider is None:
-            reason = self.providers.unavailable.get(slot.provider, "not enabled")
+            reason = self.providers.unavailable_reason(slot.provider)
             raise SlotNotReady(f"the {slot.provider} provider is unavailable: {reason}")
+        problem = slot_problem(slot, provider.capabilities, provider.label)
+        if problem:
+            raise SlotNotReady(problem.message)
         chain = [provider]
         fallback = self.providers.get(slot.fallback_provider) if slot.fallback_provider else None
-        if fallback is not None and slot.type in fallback.types and fallback is not provider:
+        if (fallback is not None and fallback is not provider
+                and slot_problem(slot, fallback.capabilities, fallback.label) is None):
             chain.append(fallback)
         return chain
 
@@ -232,15 +225,12 @@ class BoothPipeline:
             raise ProviderFailed(f"{provider.name}_bad_image",
                                  f"{provider.name} returned a broken image") from None
 
-    async def _succeed(
-        self, job: Job, result: ProviderImage, answer_by: float, received_at: float
-    ) -> BoothAnswer:
+    async def _succeed(self, job: Job, result: ProviderImage, deadline: BoothDeadline) -> BoothAnswer:
+        answer_by = deadline.answer_by
         mime = sniff_mime(result.data) or result.mime
-        job.result_key = (
-            f"results/{job.tenant}/{utc_day(job.created_at)}/{job.job_id}.{extension_for(mime)}"
-        )
+        job.result_key = object_keys.result(job.tenant, job.job_id, job.created_at, mime)
         job.status, job.finished_at = JobStatus.DONE, time.time()
-        job.total_ms = int((time.monotonic() - received_at) * 1000)
+        job.total_ms = deadline.elapsed_ms()
         try:
             await self._within(answer_by, self._put(job.result_key, result.data, mime),
                                what="storing the result")
@@ -253,25 +243,17 @@ class BoothPipeline:
         self._record(job)
         return BoothAnswer(result.data, mime, job)
 
-    async def _fail(
-        self, job: Job, error: BoothaiError, answer_by: float, received_at: float
-    ) -> None:
+    async def _fail(self, job: Job, error: BoothaiError, deadline: BoothDeadline) -> None:
         job.status, job.finished_at = JobStatus.FAILED, time.time()
         job.reason = getattr(error, "reason", None) or (
             "deadline" if isinstance(error, DeadlineExceeded) else "error"
         )
-        job.total_ms = int((time.monotonic() - received_at) * 1000)
-        await self._finish_soon(self._close_failed(job), answer_by)
+        job.total_ms = deadline.elapsed_ms()
+        await self._finish_soon(self._close_failed(job), deadline.answer_by)
         self._record(job)
 
     async def _close_failed(self, job: Job) -> None:
-        trash_key = "trash/" + job.original_key.split("/", 1)[1]
-        try:
-            await run_io(lambda: self.store.move(job.original_key, trash_key))
-            job.original_key = trash_key
-        except NotFound:
-            pass
-        await self.repo.put_job(job)
+        await close_failed(job, store=self.store, repo=self.repo)
 
     async def _count(self, tenant: str, provider: ProviderName, done: bool, ms: int) -> None:
         await self.repo.count(tenant=tenant, provider=provider, done=done,
@@ -279,8 +261,7 @@ class BoothPipeline:
 
     @staticmethod
     def _record(job: Job) -> None:
-        record_job(job_id=job.job_id, tenant=job.tenant, provider=str(job.provider),
-                   status=str(job.status), reason=job.reason, total_ms=job.total_ms)
+        record(job)
 
     async def _record_running(self, job: Job, answer_by: float) -> None:
         """Write the job as running. When the table is down or too slow for the window the
@@ -303,7 +284,8 @@ class BoothPipeline:
             raise
 
     # -- plumbing --------------------------------------------------------------------------------
-    async def _within(self, answer_by: float, work: Awaitable[T], *, what: str) -> T:
+    @staticmethod
+    async def _within(answer_by: float, work: Awaitable[T], *, what: str) -> T:
         try:
             async with asyncio.timeout(max(0.0, answer_by - time.monotonic())):
                 return await work
@@ -345,3 +327,21 @@ class BoothPipeline:
                 self._references.clear()
             self._references[cache_key] = data
         return self._references[cache_key]
+
+
+async def close_failed(job: Job, *, store: ObjectStore, repo: Repository) -> None:
+    """Write a failed job, its original moved to trash/ first (restart recovery too)."""
+    if object_keys.is_original(job.original_key):
+        original = job.original_key
+        trash_key = object_keys.trash_for(original)
+        try:
+            await run_io(lambda: store.move(original, trash_key))
+            job.original_key = trash_key
+        except NotFound:
+            pass
+    await repo.put_job(job)
+
+
+def record(job: Job) -> None:
+    record_job(job_id=job.job_id, tenant=job.tenant, provider=str(job.provider),
+               status=str(job.status), reason=job.reason, total_ms=job.total_ms)

@@ -69,8 +69,8 @@ class Tables(Protocol):
 
     def delete(self, table: str, pk: str, sk: str) -> None: ...
 
-    def ping(self) -> None:
-        """Raise if the store cannot be reached."""
+    def ping(self, table: str) -> None:
+        """Raise if `table` cannot be reached (DynamoDB: DescribeTable, so read access)."""
 
 
 @dataclass(frozen=True)
@@ -100,3 +100,19 @@ class ObjectStore(Protocol):
         """A time-limited GET link that a third party (Turbotext) can download."""
 
     def ping(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Fetched:
+    data: bytes
+    url: str  # the final URL, after redirects
+    content_type: str
+
+
+class UrlFetcher(Protocol):
+    """Fetches a caller-named URL (the vision API's `image_urls`). The adapter is
+    shared/safe_fetch.SafeFetcher: public addresses only, bounded size and time."""
+
+    async def fetch(self, url: str, *, label: str = "image") -> Fetched:
+        """The body at `url`; InvalidInput subclasses (4xx) when refused or unreachable,
+        PayloadTooLarge past the size limit."""

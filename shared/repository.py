@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from shared.concurrency import run_io
@@ -28,15 +27,12 @@ from shared.domain import (
     new_token,
     new_upload_password,
     slot_key,
+    utc_day,
 )
 from shared.errors import ConditionFailed, InvalidInput, NotFound
 from shared.ports import Tables
 
 TENANT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-
-
-def utc_day(ts: float | None = None) -> str:
-    return datetime.fromtimestamp(ts if ts is not None else time.time(), UTC).strftime("%Y-%m-%d")
 
 
 def check_tenant_name(name: str) -> str:

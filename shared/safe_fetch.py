@@ -35,7 +35,9 @@ from urllib.parse import urljoin
 
 import httpx
 
+from shared.concurrency import run_cpu, run_io
 from shared.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
+from shared.ports import Fetched
 
 log = logging.getLogger("boothai.fetch")
 
@@ -85,13 +87,6 @@ class FetchPolicy:
     max_redirects: int = 3
 
 
-@dataclass(frozen=True)
-class Fetched:
-    data: bytes
-    url: str  # the final URL, after redirects
-    content_type: str
-
-
 def address_refusal(ip: IPAddress, *, allow_private: bool = False) -> str | None:
     """Why `ip` may not be contacted (a short phrase), or None when it may."""
     if isinstance(ip, ipaddress.IPv6Address):
@@ -124,7 +119,7 @@ def address_refusal(ip: IPAddress, *, allow_private: bool = False) -> str | None
 
 async def system_resolver(host: str, port: int) -> list[str]:
     """The host's addresses, by getaddrinfo on a worker thread."""
-    infos = await asyncio.to_thread(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    infos = await run_io(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
     seen: list[str] = []
     for info in infos:
         addr = str(info[4][0])
@@ -170,7 +165,7 @@ class SafeFetcher:
         not an image."""
         fetched = await self.fetch(url, label=label)
         try:
-            await asyncio.to_thread(self.image_check, fetched.data)
+            await run_cpu(lambda: self.image_check(fetched.data))
         except UnsupportedMedia as exc:
             raise UnsupportedMedia(f"{label}: {exc}") from exc
         return fetched

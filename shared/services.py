@@ -1,53 +1,215 @@
-"""The service container: every long-lived object the functions need, built once from the
-settings. `boothai serve` builds one for the whole app; each Lambda function builds one at
-import time and keeps it for the container's life."""
+"""The service container: every long-lived object, built from the settings on first use.
+
+`boothai serve` builds one for the whole app; each Lambda function builds one per container
+and uses only its own use case, so only what that use case needs is ever built (the
+webhooks function opens no S3 client and no GPU backend; images and vision need no signing
+key). Each component gets ports scoped to its own `Access` declaration (shared/access.py).
+
+Tests pass their own ports (`tables=`, `store=`, `gpu=`, `fetcher=`) instead of patching.
+"""
 
 from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
 
+from shared.access import Access, scope_store, scope_tables
+from shared.apikeys import ApiKeys
 from shared.auth import Authenticator, hash_password
 from shared.config import Settings
 from shared.domain import Tenant
+from shared.gpu import GpuBackend, build_gpu_backend
 from shared.job_signals import JobSignals
 from shared.media import Media
 from shared.pipeline import BoothPipeline
-from shared.ports import ObjectStore, Tables
+from shared.ports import ObjectStore, Tables, UrlFetcher
 from shared.providers import ProviderContext, ProviderRegistry, build_providers
+from shared.recovery import InterruptedJobs
 from shared.repository import Repository
+from shared.safe_fetch import FetchPolicy, SafeFetcher
 from shared.signed_links import LinkSigner
-from shared.storage import open_storage
+from shared.storage import open_store, open_tables
 from shared.throttle import Throttle
+from shared.usecases.booth import BoothIngest
+from shared.usecases.console import OperatorConsole
+from shared.usecases.health import ServiceHealth
+from shared.usecases.image_edits import ImageEdits
+from shared.usecases.signed_media import SignedMedia
+from shared.usecases.vision import MAX_FILE_BYTES, Vision
+from shared.usecases.webhooks import ProviderWebhooks
 
 log = logging.getLogger("boothai")
 
 
-@dataclass
 class Services:
-    settings: Settings
-    tables: Tables
-    store: ObjectStore
-    signer: LinkSigner
-    repo: Repository
-    auth: Authenticator
-    providers: ProviderRegistry
-    pipeline: BoothPipeline
-    media: Media | None = None
-    job_signals: JobSignals | None = None
-    gpu: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        tables: Tables | None = None,
+        store: ObjectStore | None = None,
+        gpu: GpuBackend | None = None,
+        fetcher: UrlFetcher | None = None,
+    ) -> None:
+        self.settings = settings
+        self._given_tables = tables
+        self._given_store = store
+        self._given_gpu = gpu
+        self._given_fetcher = fetcher
 
-    async def aclose(self) -> None:
-        await self.pipeline.drain()
-        await self.providers.aclose()
-        if self.gpu is not None:
-            await self.gpu.aclose()
+    # -- ports ------------------------------------------------------------------------------------
+    @cached_property
+    def tables(self) -> Tables:
+        return self._given_tables or open_tables(self.settings)
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        signer = self.signer if self.settings.storage == "embedded" else None
+        return self._given_store or open_store(self.settings, signer)
+
+    @cached_property
+    def signer(self) -> LinkSigner:
+        return LinkSigner(_signing_key(self.settings))
+
+    @cached_property
+    def gpu(self) -> GpuBackend:
+        if self._given_gpu is not None:
+            return self._given_gpu
+        s = self.settings
+        return build_gpu_backend(
+            s.gpu_backend, qwen_edit_model=s.qwen_edit_model,
+            qwen_lightning_lora=s.qwen_lightning_lora, janus_model=s.janus_model,
+            vision_model_dir=s.vision_model_dir, modal_app_name=s.modal_app_name,
+            modal_timeout=s.modal_timeout_seconds, device=s.gpu_device,
+            edit_condition_image_size=s.qwen_edit_condition_area,
+            edit_vae_image_size=s.qwen_edit_vae_area,
+        )
+
+    @cached_property
+    def fetcher(self) -> UrlFetcher:
+        if self._given_fetcher is not None:
+            return self._given_fetcher
+        return SafeFetcher(FetchPolicy(allow_private=self.settings.fetch_allow_private,
+                                       max_bytes=MAX_FILE_BYTES,
+                                       timeout=self.settings.fetch_timeout_seconds))
+
+    def _tables_for(self, access: Access, owner: str) -> Tables:
+        return scope_tables(self.tables, access, owner)
+
+    def _store_for(self, access: Access, owner: str) -> ObjectStore:
+        return scope_store(self.store, access, owner)
+
+    # -- components -------------------------------------------------------------------------------
+    @cached_property
+    def auth(self) -> Authenticator:
+        tables = self._tables_for(Authenticator.ACCESS, "Authenticator")
+        return Authenticator(
+            repo=Repository(tables), api_keys=ApiKeys(tables),
+            throttle=Throttle(tables, limit=self.settings.auth_failures_allowed,
+                              window_seconds=self.settings.auth_failure_window_seconds),
+        )
+
+    @cached_property
+    def providers(self) -> ProviderRegistry:
+        return build_providers(ProviderContext(settings=self.settings, store=self.store,
+                                               tables=self.tables, signer=self.signer,
+                                               gpu=self.gpu))
+
+    @cached_property
+    def pipeline(self) -> BoothPipeline:
+        access = BoothPipeline.ACCESS
+        return BoothPipeline(settings=self.settings,
+                             repo=Repository(self._tables_for(access, "BoothPipeline")),
+                             store=self._store_for(access, "BoothPipeline"),
+                             providers=self.providers)
+
+    # -- use cases ----------------------------------------------------------------------------------
+    @cached_property
+    def booth(self) -> BoothIngest:
+        repo = Repository(self._tables_for(BoothIngest.ACCESS, "BoothIngest"))
+        return BoothIngest(settings=self.settings, repo=repo, auth=self.auth,
+                           pipeline=self.pipeline)
+
+    @cached_property
+    def console(self) -> OperatorConsole:
+        access = OperatorConsole.ACCESS
+        tables = self._tables_for(access, "OperatorConsole")
+        repo = Repository(tables)
+        media = Media(settings=self.settings, repo=repo,
+                      store=self._store_for(access, "OperatorConsole"))
+        return OperatorConsole(settings=self.settings, repo=repo, media=media,
+                               api_keys=ApiKeys(tables), providers=self.providers,
+                               pipeline=self.pipeline)
+
+    @cached_property
+    def health(self) -> ServiceHealth:
+        access = ServiceHealth.ACCESS
+        return ServiceHealth(settings=self.settings,
+                             tables=self._tables_for(access, "ServiceHealth"),
+                             store=self._store_for(access, "ServiceHealth"),
+                             providers=self.providers, gpu=self.gpu)
+
+    @cached_property
+    def image_edits(self) -> ImageEdits:
+        return ImageEdits(settings=self.settings, gpu=self.gpu)
+
+    @cached_property
+    def vision(self) -> Vision:
+        return Vision(settings=self.settings, gpu=self.gpu, fetcher=self.fetcher)
+
+    @cached_property
+    def webhooks(self) -> ProviderWebhooks:
+        tables = self._tables_for(ProviderWebhooks.ACCESS, "ProviderWebhooks")
+        return ProviderWebhooks(signer=self.signer, signals=JobSignals(tables))
+
+    @cached_property
+    def signed_media(self) -> SignedMedia:
+        access = SignedMedia.ACCESS
+        # Media.read only: the repository it could save slots with sees no table at all.
+        media = Media(settings=self.settings,
+                      repo=Repository(self._tables_for(access, "SignedMedia")),
+                      store=self._store_for(access, "SignedMedia"))
+        return SignedMedia(signer=self.signer, media=media)
+
+    # -- operator tools (the `boothai` command; not a deployed function) -------------------------------
+    @cached_property
+    def repo(self) -> Repository:
+        """Every table, unscoped: account administration from the command line, and tests."""
+        return Repository(self.tables)
+
+    @cached_property
+    def api_keys(self) -> ApiKeys:
+        return ApiKeys(self.tables)
+
+    @cached_property
+    def interrupted_jobs(self) -> InterruptedJobs:
+        access = InterruptedJobs.ACCESS
+        return InterruptedJobs(repo=Repository(self._tables_for(access, "InterruptedJobs")),
+                               store=self._store_for(access, "InterruptedJobs"))
 
     async def create_tenant(self, name: str, password: str | None = None) -> tuple[Tenant, str]:
         return await create_tenant(self.repo, self.settings, name, password)
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def _built(self, name: str) -> bool:
+        return name in self.__dict__  # cached_property stores what was built here
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for the pipeline's background bookkeeping, if a pipeline was built."""
+        if self._built("pipeline"):
+            await self.pipeline.drain(timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self.drain()
+        if self._built("providers"):
+            await self.providers.aclose()
+        if self._built("gpu") and self._given_gpu is None:
+            await self.gpu.aclose()
+
+
+def build_services(settings: Settings, **ports) -> Services:
+    return Services(settings, **ports)
 
 
 async def create_tenant(
@@ -63,8 +225,7 @@ async def create_tenant(
 
 def open_repository(settings: Settings) -> Repository:
     """Just the accounts and slots, for command-line tools: no providers, no GPU."""
-    tables, _ = open_storage(settings, LinkSigner(_signing_key(settings)))
-    return Repository(tables)
+    return Repository(open_tables(settings))
 
 
 def _signing_key(settings: Settings) -> bytes:
@@ -79,40 +240,3 @@ def _signing_key(settings: Settings) -> bytes:
         path.write_bytes(secrets.token_bytes(32))
         path.chmod(0o600)
     return path.read_bytes()
-
-
-def build_services(settings: Settings) -> Services:
-    signer = LinkSigner(_signing_key(settings))
-    tables, store = open_storage(settings, signer)
-    repo = Repository(tables)
-    throttle = Throttle(tables, limit=settings.auth_failures_allowed,
-                        window_seconds=settings.auth_failure_window_seconds)
-    gpu = _build_gpu(settings)
-    job_signals = JobSignals(tables)
-    ctx = ProviderContext(settings=settings, store=store, tables=tables, signer=signer, gpu=gpu,
-                          extras={"job_signals": job_signals})
-    providers = build_providers(ctx)
-    pipeline = BoothPipeline(settings=settings, repo=repo, store=store, providers=providers)
-    return Services(settings=settings, tables=tables, store=store, signer=signer, repo=repo,
-                    auth=Authenticator(repo, throttle), providers=providers, pipeline=pipeline,
-                    media=Media(settings=settings, repo=repo, store=store),
-                    job_signals=job_signals, gpu=gpu)
-
-
-def _build_gpu(settings: Settings) -> Any:
-    try:
-        from shared.gpu import build_gpu_backend
-    except ImportError:
-        return None
-    return build_gpu_backend(
-        settings.gpu_backend,
-        qwen_edit_model=settings.qwen_edit_model,
-        qwen_lightning_lora=settings.qwen_lightning_lora,
-        janus_model=settings.janus_model,
-        vision_model_dir=settings.vision_model_dir,
-        modal_app_name=settings.modal_app_name,
-        modal_timeout=settings.modal_timeout_seconds,
-        device=settings.gpu_device,
-        edit_condition_image_size=settings.qwen_edit_condition_area,
-        edit_vae_image_size=settings.qwen_edit_vae_area,
-    )

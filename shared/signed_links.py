@@ -39,3 +39,15 @@ class LinkSigner:
         if expires < (now or time.time()):
             return False
         return self.verify(f"media:{key}:{expires}", sig)
+
+
+# -- webhook tokens ----------------------------------------------------------------------------
+def webhook_token(signer: LinkSigner, job_id: str) -> str:
+    """The `t` query parameter of a job's webhook URL: Turbotext signs nothing, so the URL
+    we give it carries an unguessable per-job token."""
+    return signer.sign(f"turbotext-hook:{job_id}")
+
+
+def verify_webhook_token(signer: LinkSigner, job_id: str, token: str | None) -> bool:
+    """Constant-time check of the `t` query parameter of a webhook call."""
+    return signer.verify(f"turbotext-hook:{job_id}", token or "")

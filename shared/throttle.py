@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import time
 
-import anyio
-
+from shared.concurrency import run_io
 from shared.errors import TooManyAttempts
 from shared.ports import Tables
 
@@ -24,7 +23,7 @@ class Throttle:
 
     async def check(self, scope: str, client: str) -> None:
         pk, sk, ends = self._bucket(scope, client)
-        item = await anyio.to_thread.run_sync(self.tables.get, "throttle", pk, sk)
+        item = await run_io(lambda: self.tables.get("throttle", pk, sk))
         if item and int(item.get("failures", 0)) >= self.limit:
             raise TooManyAttempts(
                 "too many failed attempts; wait and try again",
@@ -33,6 +32,6 @@ class Throttle:
 
     async def failed(self, scope: str, client: str) -> None:
         pk, sk, ends = self._bucket(scope, client)
-        await anyio.to_thread.run_sync(
+        await run_io(
             lambda: self.tables.update("throttle", pk, sk, add={"failures": 1}, expires_at=ends)
         )

@@ -231,13 +231,22 @@ class Card {
     }
   }
 
+  // What keeps the draft from running, from the tab's requirements as the server sent them
+  // (shared/slot_rules.py): each need is met by any one of its inputs.
   problem() {
     const d = this.draft;
     if (!d.type) return t("problemNoType");
-    if ((d.type === "face_swap" || d.type === "background") && !this.saved.has_reference) return t("problemNeedsRef");
-    if (d.type === "prompt" && !(d.prompt || "").trim()) return t("problemNeedsPrompt");
+    const held = { reference: !!this.saved.has_reference, prompt: !!(d.prompt || "").trim() };
+    const needs = this.tab.requirements?.[d.type]?.needs || [];
+    const unmet = needs.find((need) => !need.any_of.some((input) => held[input]));
+    if (unmet) return t(`problem_${unmet.code}`);
     if (!this.dirty() && this.saved.problem) return state.lang === "en" ? this.saved.problem : null;
     return null;
+  }
+
+  uses(input) {
+    const rule = this.tab.requirements?.[this.draft.type];
+    return rule ? rule.uses.includes(input) : true;
   }
 
   render() {
@@ -255,7 +264,8 @@ class Card {
     n.classList.toggle("is-unavailable", !usable);
     // Compact until a type is chosen; no prompt box where the provider takes no prompt.
     n.classList.toggle("no-type", !d.type);
-    n.classList.toggle("no-prompt", !(d.type === "prompt" || this.tab.types.includes("prompt")));
+    n.classList.toggle("no-prompt", !this.uses("prompt"));
+    n.classList.toggle("no-reference", !this.uses("reference"));
 
     const badge = n.querySelector(".badge");
     const badgeKind = !usable ? "unavailable" : s.enabled ? "enabled" : s.type ? "configured" : "empty";

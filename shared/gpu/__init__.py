@@ -1,11 +1,23 @@
 """The GPU backend port and its adapters. Importing this package imports no torch and no
-modal; the adapters import them when first used."""
+modal; the adapters import them when first used.
+
+Core code imports everything from here: `from shared.gpu import EditRequest, GpuBackend, …`
+(the request/answer dataclasses live in gpu_jobs.requests, so Modal can unpickle them)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from shared.gpu.port import JANUS, QWEN_IMAGE_EDIT, GpuBackend
+from gpu_jobs.requests import (
+    EditAnswer,
+    EditRequest,
+    ImageAnswer,
+    JanusRequest,
+    OcrRequest,
+    TextAnswer,
+    VisionChatRequest,
+)
+from shared.gpu.port import JANUS, QWEN_IMAGE_EDIT, GpuBackend, ModelInfo, ModelListing
 
 GpuBackendKind = Literal["modal", "inprocess", "off"]
 
@@ -47,4 +59,19 @@ def build_gpu_backend(
     raise ValueError(f"unknown GPU backend {kind!r} (modal, inprocess or off)")
 
 
-__all__ = ["JANUS", "QWEN_IMAGE_EDIT", "GpuBackend", "GpuBackendKind", "build_gpu_backend"]
+__all__ = [
+    "JANUS",
+    "QWEN_IMAGE_EDIT",
+    "EditAnswer",
+    "EditRequest",
+    "GpuBackend",
+    "GpuBackendKind",
+    "ImageAnswer",
+    "JanusRequest",
+    "ModelInfo",
+    "ModelListing",
+    "OcrRequest",
+    "TextAnswer",
+    "VisionChatRequest",
+    "build_gpu_backend",
+]

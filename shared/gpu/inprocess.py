@@ -1,8 +1,9 @@
 """The `inprocess` GPU backend: the gpu_jobs runners in this process, on worker threads.
 
 Models load on first use and stay loaded until `unload()`. One asyncio lock per model keeps
-concurrent first calls from loading twice (the runners also lock internally, so a call whose
-deadline passed while its thread still runs cannot overlap the next one). torch is imported
+concurrent first calls from loading twice. Runner calls and loads run under
+`shared.concurrency.run_gpu`: a deadline stops the wait at once and the thread finishes on
+its own (the runners lock internally, so it cannot overlap the next call). torch is imported
 only when a model is first used.
 """
 
@@ -10,16 +11,35 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from gpu_jobs import tasks
 from gpu_jobs.errors import InvalidRequest, ModelUnavailable
+from gpu_jobs.requests import (
+    EditAnswer,
+    EditRequest,
+    ImageAnswer,
+    JanusRequest,
+    OcrRequest,
+    TextAnswer,
+    VisionChatRequest,
+)
 from gpu_jobs.vision_models import VISION_MODELS
-from shared.errors import InvalidInput, ModelNotReady, NotFound
+from shared.concurrency import run_cpu, run_gpu
+from shared.errors import NotFound
 from shared.gpu.calls import bounded, translate
-from shared.gpu.catalog import model_listing
-from shared.gpu.port import JANUS, QWEN_IMAGE_EDIT
+from shared.gpu.catalog import check_vision_model, model_listing
+from shared.gpu.port import JANUS, QWEN_IMAGE_EDIT, ModelListing
 
-RunnerFactory = Callable[[], Any]
+if TYPE_CHECKING:  # the runner modules import torch
+    from gpu_jobs.image_edit import QwenImageEditor
+    from gpu_jobs.janus import JanusGenerator
+
+T = TypeVar("T")
+# A runner: QwenImageEditor, JanusGenerator or a gpu_jobs.vision_models.VisionRunner, with
+# `loaded`, `load()` and `unload()`. Typed loosely here; gpu_jobs.tasks types each call.
+Runner = Any
+RunnerFactory = Callable[[], Runner]
 
 
 class InProcessGpuBackend:
@@ -50,92 +70,27 @@ class InProcessGpuBackend:
             ),
             JANUS: lambda: _janus(model=janus_model, device=device),
         }
-        self._runners: dict[str, Any] = {}
+        self._runners: dict[str, Runner] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     # -- tasks ----------------------------------------------------------------------------
-    async def edit_images(
-        self,
-        images: list[bytes],
-        *,
-        prompt: str,
-        negative_prompt: str | None = None,
-        n: int = 1,
-        size: tuple[int, int] | None = None,
-        steps: int | None = None,
-        true_cfg_scale: float | None = None,
-        seed: int | None = None,
-        max_sequence_length: int = 512,
-        per_input: bool = False,
-        timeout: float | None = None,
-    ) -> list[bytes]:
-        method = "edit_each" if per_input else "edit"
-        kwargs = {
-            "prompt": prompt,
-            "negative_prompt": negative_prompt,
-            "n": n,
-            "size": size,
-            "steps": steps,
-            "true_cfg_scale": true_cfg_scale,
-            "seed": seed,
-            "max_sequence_length": max_sequence_length,
-        }
-        return await self._call(QWEN_IMAGE_EDIT, method, (list(images),), kwargs, timeout)
+    async def edit(self, request: EditRequest, *, timeout: float | None = None) -> EditAnswer:
+        return await self._call(QWEN_IMAGE_EDIT, lambda r: tasks.edit(r, request), timeout)
 
-    async def janus_from_photo(
-        self,
-        photo: bytes,
-        *,
-        prompt: str,
-        size: tuple[int, int],
-        seed: int | None = None,
-        timeout: float | None = None,
-    ) -> bytes:
-        kwargs = {"slot_prompt": prompt, "size": tuple(size), "seed": seed}
-        return await self._call(JANUS, "generate_from_photo", (photo,), kwargs, timeout)
+    async def janus(self, request: JanusRequest, *, timeout: float | None = None) -> ImageAnswer:
+        return await self._call(JANUS, lambda r: tasks.janus(r, request), timeout)
 
-    async def vision_chat(
-        self,
-        model_id: str,
-        images: list[bytes],
-        prompt: str,
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.7,
-        top_p: float = 0.9,
-        seed: int | None = None,
-        min_pixels: int | None = None,
-        max_pixels: int | None = None,
-        timeout: float | None = None,
-    ) -> str:
-        kwargs = {
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "top_p": top_p,
-            "seed": seed,
-            "min_pixels": min_pixels,
-            "max_pixels": max_pixels,
-        }
-        self._check_vision_id(model_id)
-        return await self._call(model_id, "chat", (list(images), prompt), kwargs, timeout)
+    async def vision_chat(self, request: VisionChatRequest, *, timeout: float | None = None) -> TextAnswer:
+        check_vision_model(request.model_id)
+        return await self._call(request.model_id, lambda r: tasks.vision_chat(r, request), timeout)
 
-    async def vision_ocr(
-        self,
-        model_id: str,
-        image: bytes,
-        *,
-        language: str | None = None,
-        max_tokens: int = 2048,
-        timeout: float | None = None,
-    ) -> str:
-        self._check_vision_id(model_id)
-        kwargs = {"language": language, "max_tokens": max_tokens}
-        return await self._call(model_id, "ocr", (image,), kwargs, timeout)
+    async def vision_ocr(self, request: OcrRequest, *, timeout: float | None = None) -> TextAnswer:
+        check_vision_model(request.model_id)
+        return await self._call(request.model_id, lambda r: tasks.vision_ocr(r, request), timeout)
 
     # -- management -----------------------------------------------------------------------
-    async def models(self) -> dict[str, Any]:
-        loaded = [mid for mid, runner in self._runners.items() if runner.loaded]
-        return model_listing(loaded=loaded)
+    async def models(self) -> ModelListing:
+        return model_listing(loaded=[mid for mid, runner in self._runners.items() if runner.loaded])
 
     async def unload(self, model_id: str) -> bool:
         if model_id not in self._factories and model_id not in VISION_MODELS:
@@ -144,12 +99,12 @@ class InProcessGpuBackend:
             runner = self._runners.pop(model_id, None)
             if runner is None or not runner.loaded:
                 return False
-            await asyncio.to_thread(runner.unload)
+            await run_gpu(runner.unload)
             return True
 
     async def ready(self) -> tuple[bool, str]:
         try:
-            await asyncio.to_thread(_import_torch)
+            await run_cpu(_import_torch)
         except Exception as exc:  # noqa: BLE001 - any import failure means "not ready"
             return False, f"torch is not importable ({type(exc).__name__})"
         return True, ""
@@ -162,19 +117,12 @@ class InProcessGpuBackend:
     def _lock(self, model_id: str) -> asyncio.Lock:
         return self._locks.setdefault(model_id, asyncio.Lock())
 
-    def _check_vision_id(self, model_id: str) -> None:
-        spec = VISION_MODELS.get(model_id)
-        if spec is None:
-            raise InvalidInput(f"unknown vision model {model_id!r}", field="model")
-        if spec.unavailable:
-            raise ModelNotReady(f"{model_id} is unavailable: {spec.unavailable}")
-
     def _factory(self, model_id: str) -> RunnerFactory:
         factory = self._factories.get(model_id)
         if factory is not None:
             return factory
 
-        def build() -> Any:
+        def build() -> Runner:
             from gpu_jobs.vision_models import build_runner
 
             return build_runner(
@@ -186,7 +134,7 @@ class InProcessGpuBackend:
 
         return build
 
-    async def _loaded_runner(self, model_id: str) -> Any:
+    async def _loaded_runner(self, model_id: str) -> Runner:
         runner = self._runners.get(model_id)
         if runner is not None and runner.loaded:
             return runner
@@ -194,27 +142,23 @@ class InProcessGpuBackend:
             runner = self._runners.get(model_id)
             try:
                 if runner is None:
-                    runner = await asyncio.to_thread(self._factory(model_id))
+                    runner = await run_gpu(self._factory(model_id))
                     self._runners[model_id] = runner
-                await asyncio.to_thread(runner.load)
+                await run_gpu(runner.load)
             except (InvalidRequest, ModelUnavailable) as exc:
                 raise translate(exc, what=model_id) from exc
             except Exception as exc:  # noqa: BLE001 - any load failure: not ready
                 raise translate(exc, what=model_id, loading=True) from exc
             return runner
 
-    async def _call(
-        self,
-        model_id: str,
-        method: str,
-        args: tuple,
-        kwargs: dict[str, Any],
-        timeout: float | None,
-    ) -> Any:
-        async def run() -> Any:
+    async def _call(self, model_id: str, task: Callable[[Runner], T], timeout: float | None) -> T:
+        """Load `model_id` if needed, then run `task(runner)` on a GPU worker thread; both
+        within `timeout`, the runner's exceptions mapped to the core's."""
+
+        async def run() -> T:
             runner = await self._loaded_runner(model_id)
             try:
-                return await asyncio.to_thread(getattr(runner, method), *args, **kwargs)
+                return await run_gpu(lambda: task(runner))
             except Exception as exc:  # noqa: BLE001 - mapped to the core's errors
                 raise translate(exc, what=model_id) from exc
 
@@ -225,13 +169,13 @@ def _import_torch() -> None:
     import torch  # noqa: F401
 
 
-def _image_editor(**kwargs: Any) -> Any:
+def _image_editor(**kwargs: Any) -> QwenImageEditor:
     from gpu_jobs.image_edit import QwenImageEditor
 
     return QwenImageEditor(**kwargs)
 
 
-def _janus(**kwargs: Any) -> Any:
+def _janus(**kwargs: Any) -> JanusGenerator:
     from gpu_jobs.janus import JanusGenerator
 
     return JanusGenerator(**kwargs)

@@ -12,13 +12,24 @@ their `scaledown_window`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from gpu_jobs.errors import GpuJobError
-from gpu_jobs.vision_models import VISION_MODELS
-from shared.errors import BoothaiError, InvalidInput, ModelNotReady, NotFound
-from shared.gpu.calls import bounded, short, translate
-from shared.gpu.catalog import known_ids, model_listing
+from gpu_jobs.requests import (
+    EditAnswer,
+    EditRequest,
+    ImageAnswer,
+    JanusRequest,
+    OcrRequest,
+    TextAnswer,
+    VisionChatRequest,
+)
+from shared.errors import BoothaiError, ModelNotReady, NotFound, ProviderFailed
+from shared.gpu.calls import GENERATION_ERROR, bounded, short, translate
+from shared.gpu.catalog import check_vision_model, known_ids, model_listing
+from shared.gpu.port import ModelListing
+
+T = TypeVar("T")
 
 CLASS_NAMES = {"edit": "ImageEditor", "janus": "JanusGenerator", "vision": "VisionModel"}
 
@@ -32,106 +43,27 @@ class ModalGpuBackend:
         self._classes: dict[str, Any] = {}
 
     # -- tasks ----------------------------------------------------------------------------
-    async def edit_images(
-        self,
-        images: list[bytes],
-        *,
-        prompt: str,
-        negative_prompt: str | None = None,
-        n: int = 1,
-        size: tuple[int, int] | None = None,
-        steps: int | None = None,
-        true_cfg_scale: float | None = None,
-        seed: int | None = None,
-        max_sequence_length: int = 512,
-        per_input: bool = False,
-        timeout: float | None = None,
-    ) -> list[bytes]:
+    async def edit(self, request: EditRequest, *, timeout: float | None = None) -> EditAnswer:
         obj = self._cls("edit")()
-        method = obj.edit_each if per_input else obj.edit
-        return await self._remote(
-            method,
-            timeout,
-            "image editor",
-            images=list(images),
-            prompt=prompt,
-            negative_prompt=negative_prompt,
-            n=n,
-            size=tuple(size) if size else None,
-            steps=steps,
-            true_cfg_scale=true_cfg_scale,
-            seed=seed,
-            max_sequence_length=max_sequence_length,
-        )
+        return await self._remote(obj.edit, request, EditAnswer, timeout, "image editor")
 
-    async def janus_from_photo(
-        self,
-        photo: bytes,
-        *,
-        prompt: str,
-        size: tuple[int, int],
-        seed: int | None = None,
-        timeout: float | None = None,
-    ) -> bytes:
+    async def janus(self, request: JanusRequest, *, timeout: float | None = None) -> ImageAnswer:
         obj = self._cls("janus")()
-        return await self._remote(
-            obj.generate_from_photo,
-            timeout,
-            "Janus",
-            photo=photo,
-            slot_prompt=prompt,
-            size=tuple(size),
-            seed=seed,
-        )
+        return await self._remote(obj.generate_from_photo, request, ImageAnswer, timeout, "Janus")
 
-    async def vision_chat(
-        self,
-        model_id: str,
-        images: list[bytes],
-        prompt: str,
-        *,
-        max_tokens: int = 512,
-        temperature: float = 0.7,
-        top_p: float = 0.9,
-        seed: int | None = None,
-        min_pixels: int | None = None,
-        max_pixels: int | None = None,
-        timeout: float | None = None,
-    ) -> str:
-        self._check_vision_id(model_id)
-        obj = self._cls("vision")(model_id=model_id)
-        return await self._remote(
-            obj.chat,
-            timeout,
-            model_id,
-            images=list(images),
-            prompt=prompt,
-            max_tokens=max_tokens,
-            temperature=temperature,
-            top_p=top_p,
-            seed=seed,
-            min_pixels=min_pixels,
-            max_pixels=max_pixels,
-        )
+    async def vision_chat(self, request: VisionChatRequest, *, timeout: float | None = None) -> TextAnswer:
+        check_vision_model(request.model_id)
+        obj = self._cls("vision")(model_id=request.model_id)
+        return await self._remote(obj.chat, request, TextAnswer, timeout, request.model_id)
 
-    async def vision_ocr(
-        self,
-        model_id: str,
-        image: bytes,
-        *,
-        language: str | None = None,
-        max_tokens: int = 2048,
-        timeout: float | None = None,
-    ) -> str:
-        self._check_vision_id(model_id)
-        obj = self._cls("vision")(model_id=model_id)
-        return await self._remote(
-            obj.ocr, timeout, model_id, image=image, language=language, max_tokens=max_tokens
-        )
+    async def vision_ocr(self, request: OcrRequest, *, timeout: float | None = None) -> TextAnswer:
+        check_vision_model(request.model_id)
+        obj = self._cls("vision")(model_id=request.model_id)
+        return await self._remote(obj.ocr, request, TextAnswer, timeout, request.model_id)
 
     # -- management -----------------------------------------------------------------------
-    async def models(self) -> dict[str, Any]:
-        return model_listing(loaded=[])
+    async def models(self) -> ModelListing:
+        return model_listing(loaded=())
 
     async def unload(self, model_id: str) -> bool:
         if model_id not in known_ids():
@@ -162,13 +94,6 @@ class ModalGpuBackend:
             self._classes[which] = cls
         return cls
 
-    def _check_vision_id(self, model_id: str) -> None:
-        spec = VISION_MODELS.get(model_id)
-        if spec is None:
-            raise InvalidInput(f"unknown vision model {model_id!r}", field="model")
-        if spec.unavailable:
-            raise ModelNotReady(f"{model_id} is unavailable: {spec.unavailable}")
-
     def _lookup_reason(self, exc: BaseException) -> str:
         import modal.exception as mexc
 
@@ -180,12 +105,16 @@ class ModalGpuBackend:
             return f"Modal is unreachable ({short(exc)})"
         return f"Modal lookup failed ({short(exc)})"
 
-    async def _remote(self, method: Any, timeout: float | None, what: str, **kwargs: Any) -> Any:
+    async def _remote(
+        self, method: Any, request: object, answer: type[T], timeout: float | None, what: str
+    ) -> T:
+        """`method.remote.aio(request)`, bounded by `timeout` (and the backend's own bound),
+        Modal's and the runners' exceptions mapped to the core's."""
         import modal.exception as mexc
 
         limit = self.timeout if timeout is None else min(timeout, self.timeout)
         try:
-            return await bounded(method.remote.aio(**kwargs), timeout=limit, what=what)
+            result = await bounded(method.remote.aio(request), timeout=limit, what=what)
         except BoothaiError:
             raise
         except GpuJobError as exc:
@@ -196,3 +125,9 @@ class ModalGpuBackend:
             raise translate(TimeoutError(str(exc)), what=what) from exc
         except Exception as exc:  # noqa: BLE001 - remote failures are generation errors
             raise translate(exc, what=what) from exc
+        if not isinstance(result, answer):  # an app deployed from an older modal_app.py
+            raise ProviderFailed(
+                GENERATION_ERROR,
+                f"{what} answered {type(result).__name__}, not {answer.__name__} (redeploy modal_app.py)",
+            )
+        return result

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from gpu_jobs.requests import (
+    EditAnswer,
+    EditRequest,
+    ImageAnswer,
+    JanusRequest,
+    OcrRequest,
+    TextAnswer,
+    VisionChatRequest,
+)
 from shared.errors import ModelNotReady
-from shared.gpu.catalog import model_listing
+from shared.gpu.catalog import nothing_servable
+from shared.gpu.port import ModelListing
 
 REASON = "GPU backend is off (BOOTHAI_GPU_BACKEND=off)"
 
@@ -13,32 +21,24 @@ REASON = "GPU backend is off (BOOTHAI_GPU_BACKEND=off)"
 class OffGpuBackend:
     kind = "off"
 
-    def _refuse(self) -> ModelNotReady:
-        return ModelNotReady(REASON)
+    async def edit(self, request: EditRequest, *, timeout: float | None = None) -> EditAnswer:
+        raise ModelNotReady(REASON)
 
-    async def edit_images(self, images: list[bytes], **_: Any) -> list[bytes]:
-        raise self._refuse()
+    async def janus(self, request: JanusRequest, *, timeout: float | None = None) -> ImageAnswer:
+        raise ModelNotReady(REASON)
 
-    async def janus_from_photo(self, photo: bytes, **_: Any) -> bytes:
-        raise self._refuse()
+    async def vision_chat(self, request: VisionChatRequest, *, timeout: float | None = None) -> TextAnswer:
+        raise ModelNotReady(REASON)
 
-    async def vision_chat(self, model_id: str, images: list[bytes], prompt: str, **_: Any) -> str:
-        raise self._refuse()
+    async def vision_ocr(self, request: OcrRequest, *, timeout: float | None = None) -> TextAnswer:
+        raise ModelNotReady(REASON)
 
-    async def vision_ocr(self, model_id: str, image: bytes, **_: Any) -> str:
-        raise self._refuse()
-
-    async def models(self) -> dict[str, Any]:
-        listing = model_listing(loaded=[])
-        # Nothing is servable: list everything as unavailable, with the reason.
-        listing["unavailable"] = [{**m, "reason": REASON} for m in listing["available"]] + listing[
-            "unavailable"
-        ]
-        listing["available"] = []
-        return listing
+    async def models(self) -> ModelListing:
+        """Nothing is servable: everything is listed as unavailable, with the reason."""
+        return nothing_servable(REASON)
 
     async def unload(self, model_id: str) -> bool:
-        raise self._refuse()
+        raise ModelNotReady(REASON)
 
     async def ready(self) -> tuple[bool, str]:
         return False, REASON

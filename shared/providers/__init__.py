@@ -1,23 +1,24 @@
-"""Provider registry: one module per provider, each exposing `create(ctx) -> Provider`.
+"""Provider registry: one module per provider, each exposing `ACCESS` (what it touches in
+the storage ports, shared/access.py) and `create(ctx) -> Provider`.
 
-Only enabled providers are built. A provider module that cannot be imported (its extra is
-not installed) is reported as unavailable with the reason, instead of breaking start-up.
+Only enabled providers are built, each over ports scoped to its own `ACCESS`. A provider
+module that cannot be imported (its extra is not installed) is reported as unavailable with
+the reason, instead of breaking start-up.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from functools import cache
 
-from shared.config import Settings
+from shared.access import Access, union
 from shared.domain import ProviderName
-from shared.ports import ObjectStore, Tables
-from shared.providers.base import Provider, ProviderImage, ProviderJob
-from shared.signed_links import LinkSigner
+from shared.providers.base import Provider, ProviderContext, ProviderImage, ProviderJob
 
-__all__ = ["Provider", "ProviderContext", "ProviderImage", "ProviderJob", "build_providers"]
+__all__ = ["Provider", "ProviderContext", "ProviderImage", "ProviderJob", "ProviderRegistry",
+           "build_providers", "declared_access"]
 
 log = logging.getLogger(__name__)
 
@@ -34,25 +35,15 @@ EXTRAS: dict[ProviderName, str] = {ProviderName.GEMINI: "cloud"}
 
 
 @dataclass
-class ProviderContext:
-    """What a provider may use besides its own settings. Ports are the synchronous ones;
-    call them through a worker thread from async code."""
-
-    settings: Settings
-    store: ObjectStore
-    tables: Tables
-    signer: LinkSigner
-    gpu: Any = None  # shared.gpu.port.GpuBackend when the GPU backend is built
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
 class ProviderRegistry:
     providers: dict[ProviderName, Provider]
     unavailable: dict[ProviderName, str]
 
-    def get(self, name: ProviderName) -> Provider | None:
-        return self.providers.get(name)
+    def get(self, name: ProviderName | None) -> Provider | None:
+        return self.providers.get(name) if name is not None else None
+
+    def unavailable_reason(self, name: ProviderName) -> str:
+        return self.unavailable.get(name, "not enabled")
 
     async def aclose(self) -> None:
         for provider in self.providers.values():
@@ -71,5 +62,12 @@ def build_providers(ctx: ProviderContext) -> ProviderRegistry:
             unavailable[name] = f"not installed (missing {exc.name}{hint})"
             log.warning("provider %s unavailable: missing module %s", name, exc.name)
             continue
-        providers[name] = module.create(ctx)
+        providers[name] = module.create(ctx.scoped(module.ACCESS, f"provider {name}"))
     return ProviderRegistry(providers=providers, unavailable=unavailable)
+
+
+@cache
+def declared_access() -> Access:
+    """What every provider together may touch: the booth path may run any enabled one, and
+    which are enabled is a deployment setting, so its grants cover them all."""
+    return union(*(importlib.import_module(module).ACCESS for module in MODULES.values()))

@@ -3,15 +3,43 @@
 The pipeline prepares the guest photo (decoded, orientation applied, downscaled to the
 provider's `max_side`), hands it over as bytes with the slot's preset and a deadline, and
 gets image bytes back — or a ProviderFailed with a short reason the operator sees.
+
+What a provider can do, and what each processing type needs from the slot, is its
+`capabilities` (shared/slot_rules.py): the pipeline, the admin API and the UI read that
+one table. `BaseProvider` gives the parts every provider shares.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Protocol
 
+from shared.access import Access, scope_store, scope_tables
+from shared.config import Settings
 from shared.domain import ProcessingType, ProviderName, Slot
+from shared.errors import InvalidInput, ProviderFailed
+from shared.gpu import GpuBackend
+from shared.ports import ObjectStore, Tables
+from shared.signed_links import LinkSigner
+from shared.slot_rules import Capabilities, problem
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    """What a provider's `create(ctx)` may use besides its own settings. The ports are the
+    synchronous ones, scoped to the provider's `ACCESS`; call them through
+    shared.concurrency from async code."""
+
+    settings: Settings
+    store: ObjectStore
+    tables: Tables
+    signer: LinkSigner
+    gpu: GpuBackend
+
+    def scoped(self, access: Access, owner: str) -> ProviderContext:
+        return replace(self, store=scope_store(self.store, access, owner),
+                       tables=scope_tables(self.tables, access, owner))
 
 
 @dataclass(frozen=True)
@@ -29,11 +57,14 @@ class ProviderJob:
     reference_mime: str | None = None
     reference_key: str | None = None  # object key of the reference (for link-based APIs)
     model: str | None = None  # per-slot model override (e.g. a Gemini model id)
-    extras: dict = field(default_factory=dict)
 
     def remaining(self) -> float:
         """Seconds left before the deadline (never negative)."""
         return max(0.0, self.deadline - time.monotonic())
+
+    @property
+    def has_reference(self) -> bool:
+        return self.reference is not None or self.reference_key is not None
 
 
 @dataclass(frozen=True)
@@ -45,14 +76,22 @@ class ProviderImage:
 class Provider(Protocol):
     name: ProviderName
     label: str  # shown on the operator's tab
-    types: frozenset[ProcessingType]
+    capabilities: Capabilities  # the types it does and what each needs from the slot
     max_side: int  # the pipeline downscales the guest photo's long side to this
-    # Shown in the UI and the API when `types` leaves some out (why DeepSeek is prompt-only).
+    # Shown in the UI and the API when the capabilities leave some types out (why DeepSeek
+    # is prompt-only).
     types_note: str | None
 
+    @property
+    def types(self) -> frozenset[ProcessingType]: ...
+
+    def setup_problem(self) -> str | None:
+        """What this deployment lacks for the provider (an API key, a GPU backend, a public
+        URL), or None. The UI shows it on the tab; slots cannot be saved meanwhile."""
+
     def check_slot(self, slot: Slot) -> None:
-        """Raise InvalidInput (with `field`) if this provider cannot serve the slot as saved,
-        e.g. a missing public base URL or API key. Called when the operator saves a slot."""
+        """Raise InvalidInput (with `field`) if this provider cannot serve the slot as saved:
+        the setup problem, or a provider-specific field (a Gemini model id)."""
 
     async def run(self, job: ProviderJob) -> ProviderImage:
         """Process one photo. Raise ProviderFailed(reason) when the service refuses or breaks.
@@ -60,3 +99,36 @@ class Provider(Protocol):
         their own network timeouts by `job.remaining()`."""
 
     async def aclose(self) -> None: ...
+
+
+class BaseProvider:
+    """Shared behaviour; subclasses set the class attributes and implement `run`."""
+
+    name: ProviderName
+    label: str
+    capabilities: Capabilities
+    max_side: int
+    types_note: str | None = None
+
+    @property
+    def types(self) -> frozenset[ProcessingType]:
+        return frozenset(self.capabilities)
+
+    def setup_problem(self) -> str | None:
+        return None
+
+    def check_slot(self, slot: Slot) -> None:
+        problem_text = self.setup_problem()
+        if problem_text:
+            raise InvalidInput(problem_text, field="type")
+
+    def refuse_unready(self, job: ProviderJob) -> None:
+        """Before any call out: the job holds what its type needs (the slot rules)."""
+        found = problem(self.capabilities, type=job.type, has_reference=job.has_reference,
+                        prompt=job.prompt, label=self.label,
+                        where=f"slot {job.slot_index} on the {self.name} tab")
+        if found is not None:
+            raise ProviderFailed(found.code, found.message)
+
+    async def aclose(self) -> None:
+        return None

@@ -9,13 +9,16 @@ as for `qwen` (see shared/providers/qwen.py).
 
 from __future__ import annotations
 
-from typing import Any
-
+from shared.access import GPU_BACKEND
 from shared.concurrency import run_cpu
-from shared.domain import ProcessingType, ProviderName, Slot
-from shared.errors import InvalidInput, ProviderFailed
-from shared.providers.base import ProviderImage, ProviderJob
+from shared.domain import ProcessingType, ProviderName
+from shared.errors import ProviderFailed
+from shared.gpu import GpuBackend, JanusRequest
+from shared.providers.base import BaseProvider, ProviderContext, ProviderImage, ProviderJob
 from shared.providers.qwen import GPU_OFF_REASON, call_gpu, gpu_unavailable, to_jpeg
+from shared.slot_rules import NEEDS_PROMPT, Input, TypeRule
+
+ACCESS = GPU_BACKEND  # the guest photo travels inline to the GPU backend
 
 MAX_SIDE = 2048  # the guest photo's long side; also the size of the answer
 MAX_SLOT_PROMPT_CHARS = 1000  # Janus reads a few hundred tokens; the description follows it
@@ -26,42 +29,32 @@ TYPES_NOTE = (
 )
 
 
-class DeepSeekProvider:
+class DeepSeekProvider(BaseProvider):
     name = ProviderName.DEEPSEEK
     label = "DeepSeek Janus-Pro"
-    types = frozenset({ProcessingType.PROMPT})
+    # Words only: the guest is described and re-imagined, no reference image is read.
+    capabilities = {ProcessingType.PROMPT: TypeRule((NEEDS_PROMPT,), frozenset({Input.PROMPT}))}
     max_side = MAX_SIDE
     types_note = TYPES_NOTE
 
-    def __init__(self, gpu: Any) -> None:
+    def __init__(self, gpu: GpuBackend) -> None:
         self._gpu = gpu
 
-    def check_slot(self, slot: Slot) -> None:
-        if slot.type is not None and slot.type not in self.types:
-            raise InvalidInput(f"{self.label} does prompt only: {TYPES_NOTE}", field="type")
-        if gpu_unavailable(self._gpu):
-            raise InvalidInput(f"{self.label} {GPU_OFF_REASON}", field="type")
+    def setup_problem(self) -> str | None:
+        return f"{self.label} {GPU_OFF_REASON}" if gpu_unavailable(self._gpu) else None
 
     async def run(self, job: ProviderJob) -> ProviderImage:
         if gpu_unavailable(self._gpu):
             raise ProviderFailed("gpu_not_ready", f"{self.label} {GPU_OFF_REASON}")
-        if job.type is not ProcessingType.PROMPT:
+        if job.type not in self.capabilities:
             raise ProviderFailed("deepseek_prompt_only", TYPES_NOTE)
+        self.refuse_unready(job)
         prompt = job.prompt.strip()[:MAX_SLOT_PROMPT_CHARS]
-        if not prompt:
-            raise ProviderFailed("missing_prompt", "the slot needs a prompt")
-        png = await call_gpu(
-            "janus",
-            self._gpu.janus_from_photo(
-                job.photo, prompt=prompt, size=job.photo_size, timeout=job.remaining()
-            ),
-        )
-        data = await run_cpu(lambda: to_jpeg(png))
+        request = JanusRequest(photo=job.photo, prompt=prompt, size=job.photo_size)
+        answer = await call_gpu("janus", self._gpu.janus(request, timeout=job.remaining()))
+        data = await run_cpu(lambda: to_jpeg(answer.image))
         return ProviderImage(data=data, mime="image/jpeg")
 
-    async def aclose(self) -> None:
-        return None  # the GPU backend belongs to the services, which close it
 
-
-def create(ctx) -> DeepSeekProvider:  # ctx: shared.providers.ProviderContext
+def create(ctx: ProviderContext) -> DeepSeekProvider:
     return DeepSeekProvider(ctx.gpu)

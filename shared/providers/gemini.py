@@ -25,11 +25,17 @@ from google.genai import errors as genai_errors
 from google.genai import types
 
 from shared import images
+from shared.access import Access, Secret
+from shared.concurrency import run_cpu
 from shared.config import Settings
-from shared.domain import ProcessingType, ProviderName, Slot
+from shared.domain import ProviderName, Slot
 from shared.errors import InvalidInput, PayloadTooLarge, ProviderFailed, UnsupportedMedia
 from shared.providers import prompts
-from shared.providers.base import ProviderImage, ProviderJob
+from shared.providers.base import BaseProvider, ProviderContext, ProviderImage, ProviderJob
+from shared.slot_rules import EDIT_MODEL
+
+# Inline images in, inline image out: no storage port; the key comes from the stack secret.
+ACCESS = Access(secrets=frozenset({Secret.PROVIDER_KEYS}))
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +71,11 @@ _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$")
 _SAFETY_REASONS = {"IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT"}
 
 
-class GeminiProvider:
+class GeminiProvider(BaseProvider):
     name = ProviderName.GEMINI
     label = "Google Gemini"
-    types = frozenset(ProcessingType)
+    capabilities = EDIT_MODEL  # draws from text too: a background may be words alone
     max_side = MAX_SIDE
-    types_note = None
 
     def __init__(
         self, settings: Settings, *, retry_min_seconds: float = DEFAULT_RETRY_MIN_SECONDS
@@ -80,11 +85,13 @@ class GeminiProvider:
         self._client = _make_client(settings) if settings.gemini_api_key else None
 
     # -- operator side ------------------------------------------------------------------------
-    def check_slot(self, slot: Slot) -> None:
+    def setup_problem(self) -> str | None:
         if not self._settings.gemini_api_key:
-            raise InvalidInput(
-                "Gemini is not configured: set GEMINI_API_KEY for this deployment", field="type"
-            )
+            return "Gemini is not configured: set GEMINI_API_KEY for this deployment"
+        return None
+
+    def check_slot(self, slot: Slot) -> None:
+        super().check_slot(slot)
         if slot.model and not _MODEL_RE.match(slot.model):
             raise InvalidInput("not a valid Gemini model id", field="model")
 
@@ -95,13 +102,9 @@ class GeminiProvider:
         model = job.model or self._settings.gemini_model
         if not _MODEL_RE.match(model):
             raise ProviderFailed("gemini_bad_model", "the slot's Gemini model id is not valid")
-        missing = prompts.missing_input(
-            job.type, slot_prompt=job.prompt, has_reference=job.reference is not None
-        )
-        if missing:
-            raise ProviderFailed(missing, f"the slot needs a {missing.removeprefix('missing_')}")
+        self.refuse_unready(job)
 
-        contents = await asyncio.to_thread(_build_contents, job)
+        contents = await run_cpu(lambda: _build_contents(job))
         ratio = nearest_aspect_ratio(*job.photo_size)
         started = time.monotonic()
         try:
@@ -110,7 +113,7 @@ class GeminiProvider:
         except TimeoutError:
             raise ProviderFailed("gemini_timeout", "Gemini did not answer in time") from None
         log.info("gemini %s job %s done in %.1fs", model, job.job_id, time.monotonic() - started)
-        return await asyncio.to_thread(_as_provider_image, data)
+        return await run_cpu(lambda: _as_provider_image(data))
 
     async def _generate_with_retry(
         self, job: ProviderJob, model: str, contents: list, ratio: str
@@ -169,7 +172,7 @@ class GeminiProvider:
             self._client = None
 
 
-def create(ctx) -> GeminiProvider:  # ctx: shared.providers.ProviderContext
+def create(ctx: ProviderContext) -> GeminiProvider:
     return GeminiProvider(ctx.settings)
 
 

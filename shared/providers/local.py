@@ -13,11 +13,15 @@ import io
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
+from shared.access import Access
 from shared.concurrency import run_cpu
-from shared.domain import ProcessingType, ProviderName, Slot
-from shared.errors import InvalidInput, ProviderFailed
+from shared.domain import ProcessingType, ProviderName
 from shared.images import encode, load_rgb
-from shared.providers.base import ProviderImage, ProviderJob
+from shared.providers.base import BaseProvider, ProviderContext, ProviderImage, ProviderJob
+from shared.slot_rules import NEEDS_REFERENCE, Input, TypeRule
+
+# The pipeline hands over the reference image's bytes: Local touches no port.
+ACCESS = Access()
 
 # How far the key channel must dominate the other two (0-255) before a pixel counts as
 # screen: below LOW fully foreground, above HIGH fully background, a soft ramp between.
@@ -70,21 +74,20 @@ def _over(fg: np.ndarray, alpha: np.ndarray, background: Image.Image, size) -> I
     return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
 
 
-class LocalProvider:
+class LocalProvider(BaseProvider):
     name = ProviderName.LOCAL
     label = "Local"
-    types = frozenset({ProcessingType.BACKGROUND})
+    # A chroma key needs the picture to put behind the guest; it reads no words.
+    capabilities = {
+        ProcessingType.BACKGROUND: TypeRule((NEEDS_REFERENCE,), frozenset({Input.REFERENCE})),
+    }
     types_note = "Runs on this server's CPU: background replacement by green/blue screen only."
     max_side = 2400
 
-    def check_slot(self, slot: Slot) -> None:
-        if slot.type is not None and slot.type not in self.types:
-            raise InvalidInput("Local does background replacement only", field="type")
-
     async def run(self, job: ProviderJob) -> ProviderImage:
-        if job.reference is None:
-            raise ProviderFailed("local_no_background", "the slot has no background image")
+        self.refuse_unready(job)
         photo, reference = job.photo, job.reference
+        assert reference is not None  # refuse_unready: background needs the picture
         data = await run_cpu(lambda: self._composite(photo, reference))
         return ProviderImage(data=data, mime="image/jpeg")
 
@@ -98,9 +101,6 @@ class LocalProvider:
         composed = compose(photo, background)
         return encode(composed, keep_alpha=False, quality=92)[0]
 
-    async def aclose(self) -> None:
-        return None
 
-
-def create(ctx) -> LocalProvider:
+def create(ctx: ProviderContext) -> LocalProvider:
     return LocalProvider()

@@ -56,30 +56,10 @@ PROMPT_EDIT = (
 _PROMPT_REFERENCE = " Use the second image as the visual reference the instruction refers to."
 
 
-def needs_reference(type: ProcessingType, slot_prompt: str) -> bool:
-    """Face swap always needs a scene; a background slot needs either a picture or words."""
-    if type is ProcessingType.FACE_SWAP:
-        return True
-    if type is ProcessingType.BACKGROUND:
-        return not slot_prompt.strip()
-    return False
-
-
-def missing_input(type: ProcessingType, *, slot_prompt: str, has_reference: bool) -> str | None:
-    """A short reason code when the slot lacks what its type needs, else None."""
-    if needs_reference(type, slot_prompt) and not has_reference:
-        return "missing_reference"
-    if type is ProcessingType.PROMPT and not slot_prompt.strip():
-        return "missing_prompt"
-    return None
-
-
 def build_prompt(type: ProcessingType, slot_prompt: str, *, has_reference: bool) -> str:
-    """The text part of the request. Raises ValueError when the slot cannot be served
-    (see `missing_input`); providers check first and fail with a named reason."""
-    reason = missing_input(type, slot_prompt=slot_prompt, has_reference=has_reference)
-    if reason:
-        raise ValueError(reason)
+    """The text part of the request. The slot rules (shared/slot_rules.py) have already
+    refused a slot without what its type needs; a background without a reference is then
+    drawn from the slot prompt."""
     extra = slot_prompt.strip()[:MAX_SLOT_PROMPT_CHARS]
 
     if type is ProcessingType.FACE_SWAP:

@@ -19,14 +19,22 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from collections.abc import Awaitable
+from typing import TypeVar
 
+from shared.access import GPU_BACKEND
 from shared.concurrency import run_cpu
-from shared.domain import ProcessingType, ProviderName, Slot
+from shared.domain import ProviderName
 from shared.errors import DeadlineExceeded, InvalidInput, ModelNotReady, ProviderFailed
+from shared.gpu import EditRequest, GpuBackend
 from shared.images import encode, load_rgb
 from shared.providers import prompts
-from shared.providers.base import ProviderImage, ProviderJob
+from shared.providers.base import BaseProvider, ProviderContext, ProviderImage, ProviderJob
+from shared.slot_rules import EDIT_MODEL
+
+T = TypeVar("T")
+
+ACCESS = GPU_BACKEND  # photos travel inline to the GPU backend: no storage port
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +66,11 @@ def output_size(
     )
 
 
-def gpu_unavailable(gpu: Any) -> bool:
-    return gpu is None or getattr(gpu, "kind", "off") == "off"
+def gpu_unavailable(gpu: GpuBackend) -> bool:
+    return gpu.kind == "off"
 
 
-async def call_gpu(what: str, call) -> Any:
+async def call_gpu(what: str, call: Awaitable[T]) -> T:
     """Await a GPU backend call, turning the backend's errors into what the pipeline knows."""
     try:
         return await call
@@ -78,16 +86,15 @@ def to_jpeg(png: bytes) -> bytes:
     return encode(load_rgb(png), keep_alpha=False, quality=JPEG_QUALITY)[0]
 
 
-class QwenProvider:
+class QwenProvider(BaseProvider):
     name = ProviderName.QWEN
     label = "Qwen-Image-Edit"
-    types = frozenset(ProcessingType)
+    capabilities = EDIT_MODEL  # draws from text too: a background may be words alone
     max_side = MAX_SIDE
-    types_note = None
 
     def __init__(
         self,
-        gpu: Any,
+        gpu: GpuBackend,
         *,
         output_area: int = OUTPUT_AREA,
         steps: int | None = None,
@@ -100,44 +107,35 @@ class QwenProvider:
         self._steps = steps
         self._true_cfg_scale = true_cfg_scale
 
-    def check_slot(self, slot: Slot) -> None:
-        if gpu_unavailable(self._gpu):
-            raise InvalidInput(f"{self.label} {GPU_OFF_REASON}", field="type")
+    def setup_problem(self) -> str | None:
+        return f"{self.label} {GPU_OFF_REASON}" if gpu_unavailable(self._gpu) else None
 
     async def run(self, job: ProviderJob) -> ProviderImage:
         if gpu_unavailable(self._gpu):
             raise ProviderFailed("gpu_not_ready", f"{self.label} {GPU_OFF_REASON}")
+        self.refuse_unready(job)
         has_reference = job.reference is not None
-        missing = prompts.missing_input(job.type, slot_prompt=job.prompt, has_reference=has_reference)
-        if missing:
-            raise ProviderFailed(missing, f"the slot needs a {missing.removeprefix('missing_')}")
         text = prompts.build_prompt(job.type, job.prompt, has_reference=has_reference)
         images = [job.photo] + ([job.reference] if job.reference is not None else [])
         size = output_size(job.photo_size, area=self._output_area)
-        outputs = await call_gpu(
-            "qwen",
-            self._gpu.edit_images(
-                images,
-                prompt=text,
-                negative_prompt=NEGATIVE_PROMPT,
-                n=1,
-                size=size,
-                steps=self._steps,
-                true_cfg_scale=self._true_cfg_scale,
-                per_input=False,
-                timeout=job.remaining(),
-            ),
+        request = EditRequest(
+            images=images,
+            prompt=text,
+            negative_prompt=NEGATIVE_PROMPT,
+            n=1,
+            size=size,
+            steps=self._steps,
+            true_cfg_scale=self._true_cfg_scale,
+            per_input=False,
         )
-        if not outputs:
+        answer = await call_gpu("qwen", self._gpu.edit(request, timeout=job.remaining()))
+        if not answer.images:
             raise ProviderFailed("generation_error", "Qwen-Image-Edit returned no image")
-        data = await run_cpu(lambda: to_jpeg(outputs[0]))
+        data = await run_cpu(lambda: to_jpeg(answer.images[0]))
         return ProviderImage(data=data, mime="image/jpeg")
 
-    async def aclose(self) -> None:
-        return None  # the GPU backend belongs to the services, which close it
 
-
-def create(ctx) -> QwenProvider:  # ctx: shared.providers.ProviderContext
+def create(ctx: ProviderContext) -> QwenProvider:
     settings = ctx.settings
     return QwenProvider(ctx.gpu, output_area=settings.qwen_booth_area or OUTPUT_AREA,
                         steps=settings.qwen_booth_steps)

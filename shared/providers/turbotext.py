@@ -22,15 +22,26 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from shared import images
+from shared import images, object_keys
+from shared.access import Access, Level, Secret
+from shared.concurrency import run_cpu, run_io
 from shared.config import Settings
-from shared.domain import ProcessingType, ProviderName, Slot
-from shared.errors import InvalidInput, ProviderFailed, StorageUnavailable, UnsupportedMedia
+from shared.domain import ProcessingType, ProviderName
+from shared.errors import ProviderFailed, StorageUnavailable, UnsupportedMedia
 from shared.job_signals import JobSignals
 from shared.ports import ObjectStore
 from shared.providers import prompts
-from shared.providers.base import ProviderImage, ProviderJob
-from shared.signed_links import LinkSigner
+from shared.providers.base import BaseProvider, ProviderContext, ProviderImage, ProviderJob
+from shared.signed_links import LinkSigner, verify_webhook_token, webhook_token
+from shared.slot_rules import NEEDS_PROMPT, NEEDS_REFERENCE, Input, TypeRule
+
+# The guest photo is copied under inputs/ and handed over by link, as is the reference; the
+# webhook's payload is read from lookups (JobSignals); webhook URLs carry a signed token.
+ACCESS = Access(
+    tables={"lookups": Level.READ},
+    objects={object_keys.INPUTS: Level.CRUD, object_keys.REFERENCES: Level.READ},
+    secrets=frozenset({Secret.PROVIDER_KEYS, Secret.SIGNING_KEY}),
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,26 +102,28 @@ ROLES: dict[ProcessingType, MethodRoles] = {
 }
 
 
-# -- webhook tokens (the webhook function verifies with the same helpers) --------------------
-def webhook_token(signer: LinkSigner, job_id: str) -> str:
-    return signer.sign(f"turbotext-hook:{job_id}")
-
-
-def verify_webhook_token(signer: LinkSigner, job_id: str, token: str | None) -> bool:
-    """Constant-time check of the `t` query parameter of a webhook call."""
-    return signer.verify(f"turbotext-hook:{job_id}", token or "")
-
-
 def webhook_url(public_base_url: str, signer: LinkSigner, job_id: str) -> str:
     return f"{public_base_url}/hooks/turbotext/{job_id}?t={webhook_token(signer, job_id)}"
 
 
-class TurbotextProvider:
+def _capabilities() -> dict[ProcessingType, TypeRule]:
+    """From the method roles: a method with a reference field needs the picture (mix_images
+    cannot draw a background from words), one that requires a prompt needs it."""
+    table = {}
+    for type, roles in ROLES.items():
+        needs = ((NEEDS_REFERENCE,) if roles.reference_field else ()) + (
+            (NEEDS_PROMPT,) if roles.prompt_required else ())
+        uses = ({Input.REFERENCE} if roles.reference_field else set()) | (
+            {Input.PROMPT} if roles.prompt_field else set())
+        table[type] = TypeRule(needs, frozenset(uses))
+    return table
+
+
+class TurbotextProvider(BaseProvider):
     name = ProviderName.TURBOTEXT
     label = "Turbotext"
-    types = frozenset(ROLES)
+    capabilities = _capabilities()
     max_side = MAX_SIDE
-    types_note = None
 
     def __init__(
         self,
@@ -138,23 +151,19 @@ class TurbotextProvider:
         self._http = httpx.AsyncClient(timeout=MAX_CALL_SECONDS)
 
     # -- operator side ------------------------------------------------------------------------
-    def check_slot(self, slot: Slot) -> None:
+    def setup_problem(self) -> str | None:
         if not self._settings.turbotext_api_key:
-            raise InvalidInput(
-                "Turbotext is not configured: set TURBOTEXT_API_KEY for this deployment",
-                field="type",
-            )
+            return "Turbotext is not configured: set TURBOTEXT_API_KEY for this deployment"
         if self._settings.storage == "embedded" and not self._settings.public_base_url:
-            raise InvalidInput(
-                "Turbotext downloads photos by link: set BOOTHAI_PUBLIC_BASE_URL to this "
-                "server's public address first",
-                field="type",
-            )
+            return ("Turbotext downloads photos by link: set BOOTHAI_PUBLIC_BASE_URL to this "
+                    "server's public address first")
+        return None
 
     # -- one photo ------------------------------------------------------------------------------
     async def run(self, job: ProviderJob) -> ProviderImage:
         if not self._auth:
             raise ProviderFailed("turbotext_no_api_key", "TURBOTEXT_API_KEY is not set")
+        self.refuse_unready(job)
         roles = ROLES[job.type]
         form = await self._create_form(job, roles)
         input_key = form.pop("_input_key")
@@ -176,19 +185,10 @@ class TurbotextProvider:
 
     async def _create_form(self, job: ProviderJob, roles: MethodRoles) -> dict[str, str]:
         """The create_queue fields, with links to the guest photo and the reference."""
-        missing = prompts.missing_input(
-            job.type, slot_prompt=job.prompt, has_reference=job.reference_key is not None
-        )
-        if roles.reference_field and job.reference_key is None:
-            missing = "missing_reference"
-        if missing:
-            raise ProviderFailed(missing, f"the slot needs a {missing.removeprefix('missing_')}")
-
-        ext = "png" if job.photo_mime == "image/png" else "jpg"
-        input_key = f"inputs/{job.tenant}/{job.job_id}.{ext}"
+        input_key = object_keys.provider_input(job.tenant, job.job_id, job.photo_mime)
         ttl = self._settings.media_link_ttl_seconds
         try:
-            await asyncio.to_thread(self._store.put, input_key, job.photo, job.photo_mime)
+            await run_io(lambda: self._store.put(input_key, job.photo, job.photo_mime))
             form = {"do": "create_queue", roles.photo_field: await self._link(input_key, ttl)}
             if roles.reference_field and job.reference_key:
                 form[roles.reference_field] = await self._link(job.reference_key, ttl)
@@ -201,12 +201,12 @@ class TurbotextProvider:
         return form
 
     async def _link(self, key: str, ttl: int) -> str:
-        return await asyncio.to_thread(self._store.url, key, ttl)
+        return await run_io(lambda: self._store.url(key, ttl))
 
     async def _forget_input(self, key: str) -> None:
         # The copy only existed for Turbotext to fetch; the pipeline keeps the original.
         try:
-            await asyncio.to_thread(self._store.delete, key)
+            await run_io(lambda: self._store.delete(key))
         except Exception:  # best effort: an S3 lifecycle rule on inputs/ is the backstop
             log.warning("could not delete %s", key)
 
@@ -314,15 +314,16 @@ class TurbotextProvider:
                 f"turbotext_http_{response.status_code}",
                 f"result download answered HTTP {response.status_code}",
             )
-        return await asyncio.to_thread(_as_provider_image, response.content)
+        content = response.content
+        return await run_cpu(lambda: _as_provider_image(content))
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
 
-def create(ctx) -> TurbotextProvider:  # ctx: shared.providers.ProviderContext
-    signals = ctx.extras.get("job_signals") or JobSignals(ctx.tables)
-    return TurbotextProvider(ctx.settings, store=ctx.store, signer=ctx.signer, signals=signals)
+def create(ctx: ProviderContext) -> TurbotextProvider:
+    return TurbotextProvider(ctx.settings, store=ctx.store, signer=ctx.signer,
+                             signals=JobSignals(ctx.tables))
 
 
 # -- answers ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Storage adapters: one file each. `open_storage` picks them from the settings."""
+"""Storage adapters: one file each. `open_tables` / `open_store` pick them from the settings
+(separately, so a function that needs only tables never builds an S3 client)."""
 
 from __future__ import annotations
 
@@ -7,29 +8,34 @@ from shared.ports import ObjectStore, Tables
 from shared.signed_links import LinkSigner
 
 
-def open_storage(settings: Settings, signer: LinkSigner) -> tuple[Tables, ObjectStore]:
+def open_tables(settings: Settings) -> Tables:
     if settings.storage == "aws":
         from shared.storage.dynamodb_tables import DynamoDBTables
-        from shared.storage.s3_store import S3Store
 
-        tables: Tables = DynamoDBTables(
-            prefix=settings.table_prefix,
-            endpoint_url=settings.dynamodb_endpoint_url,
-            region=settings.aws_region,
-        )
-        store: ObjectStore = S3Store(
-            bucket=settings.s3_bucket,
-            endpoint_url=settings.s3_endpoint_url,
-            region=settings.aws_region,
-        )
-        return tables, store
-
-    from shared.storage.filesystem_store import FilesystemStore
+        return DynamoDBTables(prefix=settings.table_prefix,
+                              endpoint_url=settings.dynamodb_endpoint_url,
+                              region=settings.aws_region)
     from shared.storage.sqlite_tables import SQLiteTables
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    tables = SQLiteTables(settings.data_dir / "boothai.sqlite3")
-    store = FilesystemStore(
-        settings.data_dir / "objects", signer=signer, public_base_url=settings.public_base_url
-    )
-    return tables, store
+    return SQLiteTables(settings.data_dir / "boothai.sqlite3")
+
+
+def open_store(settings: Settings, signer: LinkSigner | None) -> ObjectStore:
+    """`signer` signs embedded mode's /media links (S3 presigns its own; None there)."""
+    if settings.storage == "aws":
+        from shared.storage.s3_store import S3Store
+
+        return S3Store(bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint_url,
+                       region=settings.aws_region)
+    from shared.storage.filesystem_store import FilesystemStore
+
+    if signer is None:
+        raise ValueError("embedded storage signs its media links: a signer is required")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return FilesystemStore(settings.data_dir / "objects", signer=signer,
+                           public_base_url=settings.public_base_url)
+
+
+def open_storage(settings: Settings, signer: LinkSigner) -> tuple[Tables, ObjectStore]:
+    return open_tables(settings), open_store(settings, signer)

@@ -225,5 +225,5 @@ class DynamoDBTables:
             "delete_item", TableName=self.name(table), Key={"pk": {"S": pk}, "sk": {"S": sk}}
         )
 
-    def ping(self) -> None:
-        self._call("describe_table", TableName=self.name("tenants"))
+    def ping(self, table: str) -> None:
+        self._call("describe_table", TableName=self.name(table))

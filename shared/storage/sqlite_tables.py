@@ -145,6 +145,6 @@ class SQLiteTables:
         with self._lock:
             self._db.execute("DELETE FROM items WHERE tbl=? AND pk=? AND sk=?", (table, pk, sk))
 
-    def ping(self) -> None:
+    def ping(self, table: str) -> None:
         with self._lock:
             self._db.execute("SELECT 1").fetchone()

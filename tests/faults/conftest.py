@@ -7,7 +7,6 @@ import time
 import httpx
 import pytest
 
-import shared.services
 from shared.config import Settings
 from shared.domain import Job, JobStatus
 from shared.services import Services, build_services
@@ -51,15 +50,14 @@ def closed(job: Job) -> bool:
 
 
 @pytest.fixture
-def faulty_booth(tmp_path, live_server_factory, monkeypatch):
+def faulty_booth(tmp_path, live_server_factory):
     """A live server whose tables and object store go through one `Faults` switchboard."""
     faults = Faults()
-    real_open = shared.services.open_storage
-    monkeypatch.setattr(shared.services, "open_storage",
-                        lambda settings, signer: wrap_storage(*real_open(settings, signer), faults))
     settings = Settings(data_dir=tmp_path / "data", enabled_providers=["local"],
                         booth_window_seconds=WINDOW, booth_safety_margin_seconds=MARGIN)
-    services = build_services(settings)
+    real = build_services(settings)
+    tables, store = wrap_storage(real.tables, real.store, faults)
+    services = build_services(settings, tables=tables, store=store)
     tenant, slot = run(setup_booth(services))
     server = live_server_factory(services)
     return {"services": services, "faults": faults, "base": server.url,

@@ -7,7 +7,8 @@ raises when its backend is down (`StorageUnavailable`) or sleeps first (a slow b
 the sleep happens in the worker thread, exactly where a slow network call would block).
 
     faults = Faults()
-    tables, store = wrap_storage(*open_storage(settings, signer), faults)
+    tables, store = wrap_storage(services.tables, services.store, faults)
+    services = build_services(settings, tables=tables, store=store)
     faults.slow("put", 5.0, table="jobs")
     faults.down("put", key_prefix="originals/")
     faults.clear()

@@ -12,6 +12,7 @@ import pytest
 
 from shared.config import Settings
 from shared.domain import JobStatus, ProcessingType, ProviderName
+from shared.job_signals import JobSignals
 from shared.services import build_services
 from tests.conftest import free_port, run
 from tests.fakes.gemini_server import Behaviour, FakeGemini
@@ -215,4 +216,4 @@ def test_webhook_with_a_bad_token_is_403(booth):
     b = booth(ProviderName.TURBOTEXT, ProcessingType.PROMPT)
     r = httpx.post(f"{b['base']}/hooks/turbotext/somejob?t=forged", json={"success": True})
     assert r.status_code == 403
-    assert run(b["services"].job_signals.get("somejob")) is None
+    assert run(JobSignals(b["services"].tables).get("somejob")) is None

@@ -12,23 +12,20 @@ import pytest
 from shared.config import Settings
 from shared.domain import JobStatus, ProcessingType, ProviderName
 from shared.errors import ModelNotReady, ProviderFailed
-from shared.providers.base import ProviderImage, ProviderJob
+from shared.providers.base import BaseProvider, ProviderImage, ProviderJob
 from shared.services import build_services
+from shared.slot_rules import EDIT_MODEL
 from tests.conftest import run
 from tests.helpers import photos
 
 
-class ScriptedProvider:
-    types = frozenset({ProcessingType.BACKGROUND, ProcessingType.PROMPT})
-    types_note = None
+class ScriptedProvider(BaseProvider):
+    capabilities = {t: EDIT_MODEL[t] for t in (ProcessingType.BACKGROUND, ProcessingType.PROMPT)}
     max_side = 2048
 
     def __init__(self, name: ProviderName, behaviour: str, delay: float = 0.0) -> None:
         self.name, self.label, self.behaviour, self.delay = name, name.capitalize(), behaviour, delay
         self.calls = 0
-
-    def check_slot(self, slot) -> None:
-        pass
 
     async def run(self, job: ProviderJob) -> ProviderImage:
         self.calls += 1
@@ -40,9 +37,6 @@ class ScriptedProvider:
         if self.behaviour == "hang":
             await asyncio.sleep(3600)
         return ProviderImage(photos.background(64, 48, color=(1, 2, 3)), "image/jpeg")
-
-    async def aclose(self) -> None:
-        pass
 
 
 @pytest.fixture

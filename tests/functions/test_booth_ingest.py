@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from shared.config import Settings
-from shared.domain import JobStatus, ProcessingType, ProviderName
+from shared.domain import JobStatus, ProviderName
 from shared.errors import ProviderFailed
-from shared.providers.base import ProviderImage, ProviderJob
+from shared.providers.base import BaseProvider, ProviderImage, ProviderJob
+from shared.providers.local import LocalProvider
 from shared.services import Services, build_services
 from tests.conftest import run
 from tests.helpers import photos
@@ -199,18 +200,14 @@ def test_many_requests_to_one_slot_are_all_served(booth) -> None:
 
 
 # -- a provider that hangs or fails ----------------------------------------------------------------
-class HangingProvider:
+class HangingProvider(BaseProvider):
     name = ProviderName.LOCAL
     label = "Local"
-    types = frozenset({ProcessingType.BACKGROUND})
-    types_note = None
+    capabilities = LocalProvider.capabilities
     max_side = 2400
 
     def __init__(self) -> None:
         self.cancelled = False
-
-    def check_slot(self, slot) -> None:
-        pass
 
     async def run(self, job: ProviderJob) -> ProviderImage:
         try:
@@ -219,9 +216,6 @@ class HangingProvider:
             self.cancelled = True
             raise
         raise AssertionError("unreachable")
-
-    async def aclose(self) -> None:
-        pass
 
 
 class FailingProvider(HangingProvider):

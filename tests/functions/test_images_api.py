@@ -65,9 +65,9 @@ def gpu_settings(tmp_path: Path, tiny_dirs, **overrides) -> Settings:
 
 @pytest.fixture
 def api(tmp_path, tiny_dirs, tiny_backend, live_server_factory):
-    services = build_services(gpu_settings(tmp_path, tiny_dirs))
+    # The inprocess backend on the tiny models, with tiny conditioning sizes (see tiny_backend).
+    services = build_services(gpu_settings(tmp_path, tiny_dirs), gpu=tiny_backend)
     assert services.gpu.kind == "inprocess"
-    services.gpu = tiny_backend  # same kind, tiny conditioning sizes (see tiny_backend)
     yield _start(services, live_server_factory)
     run(services.pipeline.drain())
 

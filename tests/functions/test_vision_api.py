@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +22,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from functions.deps import install_services
-from functions.vision import FETCHER_KEY
 from shared.apikeys import ApiKeys
 from shared.config import Settings
+from shared.gpu import TextAnswer, VisionChatRequest
 from shared.gpu.off import OffGpuBackend
 from shared.safe_fetch import FetchPolicy, SafeFetcher
 from shared.services import Services, build_services
@@ -96,11 +97,10 @@ def api(tmp_path_factory, vision_dir, image_server) -> Iterator[Api]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("vision-api-data"),
                         enabled_providers=["local"], gpu_backend="inprocess",
                         vision_model_dir=str(vision_dir))
-    services = build_services(settings)
     # The loopback image server is reachable through exactly one allow-list entry; every
     # other address (and every redirect away from it) meets the strict default policy.
-    services.extras[FETCHER_KEY] = SafeFetcher(
-        FetchPolicy(allow_hosts=frozenset({image_server.removeprefix("http://")})))
+    fetcher = SafeFetcher(FetchPolicy(allow_hosts=frozenset({image_server.removeprefix("http://")})))
+    services = build_services(settings, fetcher=fetcher)
     asyncio.run(services.create_tenant("acme", "operator-pass-1"))
     _, key = asyncio.run(ApiKeys(services.tables).create("acme", "tests"))
     server = LiveServer(services).start()
@@ -219,9 +219,11 @@ class ScriptedVision:
         self.answer = answer
         self.calls: list[dict[str, Any]] = []
 
-    async def vision_chat(self, model_id: str, images: list[bytes], prompt: str, **kw: Any) -> str:
-        self.calls.append({"model": model_id, "images": images, "prompt": prompt, **kw})
-        return self.answer
+    async def vision_chat(self, request: VisionChatRequest, *, timeout: float | None = None
+                          ) -> TextAnswer:
+        self.calls.append({**dataclasses.asdict(request), "model": request.model_id,
+                           "images": list(request.images), "timeout": timeout})
+        return TextAnswer(self.answer)
 
 
 def test_comparison_parses_a_realistic_fenced_answer(api: Api, monkeypatch) -> None:
@@ -230,7 +232,7 @@ def test_comparison_parses_a_realistic_fenced_answer(api: Api, monkeypatch) -> N
               "\"centre\", \"images_affected\": [1, 2]},\n  ],\n  \"common_elements\": [\"window\", "
               "\"floor\"]\n}\n```\nLet me know if you need more.")
     scripted = ScriptedVision(answer)
-    monkeypatch.setattr(api.services, "gpu", scripted)
+    monkeypatch.setattr(api.services.vision, "gpu", scripted)
     r = compare(api, image_base64_list=[b64(RED), b64(GREEN)], prompt="Focus on furniture",
                 seed=7, max_tokens=300)
     assert r.status_code == 200, r.text
@@ -253,7 +255,7 @@ def test_comparison_parses_a_realistic_fenced_answer(api: Api, monkeypatch) -> N
 
 # --- backend off / absent ------------------------------------------------------------------------
 def test_backend_off_is_503_with_the_reason(api: Api, monkeypatch) -> None:
-    monkeypatch.setattr(api.services, "gpu", OffGpuBackend())
+    monkeypatch.setattr(api.services.vision, "gpu", OffGpuBackend())
     assert_envelope_error(compare(api, image_base64_list=[b64(RED)] * 2), 503, "GPU backend is off")
     r = api.client.post("/ocr", files={"file": ("a.png", RED, "image/png")})
     assert r.status_code == 503 and "GPU backend is off" in r.json()["detail"]
@@ -264,9 +266,8 @@ def test_backend_off_is_503_with_the_reason(api: Api, monkeypatch) -> None:
     reasons = {m["id"]: m["reason"] for m in listing["unavailable"]}
     assert "BOOTHAI_GPU_BACKEND=off" in reasons["qwen3_vl_2b"]
     assert "trust_remote_code" in reasons["dots_ocr"]
-    monkeypatch.setattr(api.services, "gpu", None)
     r = api.client.post("/chat", files={"file": ("a.png", RED, "image/png")})
-    assert r.status_code == 503 and "not installed" in r.json()["detail"]
+    assert r.status_code == 503 and "GPU backend is off" in r.json()["detail"]
 
 
 # --- auth ---------------------------------------------------------------------------------------

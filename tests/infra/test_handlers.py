@@ -15,7 +15,10 @@ import pytest
 from PIL import Image
 
 from functions import deps
-from functions.lambda_entry import console_handler, make_handler
+from functions.console import handler as console_handler
+from functions.lambda_entry import make_handler
+from shared.usecases.booth import BoothIngest
+from shared.usecases.webhooks import ProviderWebhooks
 from tests.infra.conftest import (
     background_image,
     booth_event,
@@ -30,7 +33,7 @@ OPERATOR, OPERATOR_PASSWORD = "acme", "correct horse battery"
 def _ingest():
     from functions import ingest
 
-    return make_handler(ingest.app, "ingest")
+    return make_handler(ingest.app, "ingest", serves=(BoothIngest,))
 
 
 def _multipart(field: str, filename: str, data: bytes, mime: str) -> tuple[bytes, str]:
@@ -154,19 +157,16 @@ def test_console_serves_admin_api_and_health(aws, tenant, context):
 def test_webhook_reaches_the_waiting_request_through_dynamodb(aws, context):
     """Two invocations that share nothing but the tables: a booth request waiting on its
     own thread and loop with its own services, and the webhooks handler."""
-    pytest.importorskip("shared.job_signals")
     from functions import webhooks
     from shared import job_signals
     from shared.config import Settings
     from shared.job_signals import JobSignals
-    from shared.providers.turbotext import webhook_token
     from shared.services import build_services
-    from shared.signed_links import LinkSigner
+    from shared.signed_links import LinkSigner, webhook_token
     from tests.infra.conftest import SIGNING_KEY
 
-    if not hasattr(build_services(Settings()), "job_signals"):
-        pytest.skip("Services has no job_signals yet (functions/webhooks.py needs it)")
     deps.install_services(None)
+    webhook_handler = make_handler(webhooks.app, "webhooks", serves=(ProviderWebhooks,))
     job_id = f"job{uuid.uuid4().hex[:12]}"
     received: dict = {}
     waiting = threading.Event()
@@ -189,8 +189,7 @@ def test_webhook_reaches_the_waiting_request_through_dynamodb(aws, context):
     try:
         token = webhook_token(LinkSigner(SIGNING_KEY.encode()), job_id)
         payload = {"success": True, "data": {"uploaded_image": "https://example.test/r.png"}}
-        response = make_handler(webhooks.app, "webhooks")(webhook_event(job_id, token, payload),
-                                                          context)
+        response = webhook_handler(webhook_event(job_id, token, payload), context)
         assert response["statusCode"] == 200, response["body"]
         waiter.join(10)
     finally:
@@ -198,5 +197,5 @@ def test_webhook_reaches_the_waiting_request_through_dynamodb(aws, context):
             job_signals._waiters.update(saved)
     assert received["payload"] == payload
 
-    forged = make_handler(webhooks.app, "webhooks")(webhook_event(job_id, "forged", {}), context)
+    forged = webhook_handler(webhook_event(job_id, "forged", {}), context)
     assert forged["statusCode"] == 403

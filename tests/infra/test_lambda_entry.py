@@ -66,5 +66,5 @@ def test_make_handler_is_lazy():
     """`boothai serve` imports every functions module: creating a handler must not switch
     logging to Powertools nor touch Secrets Manager."""
     observability.use_plain_logging()
-    lambda_entry.make_handler(object(), "ingest")  # type: ignore[arg-type]
+    lambda_entry.make_handler(object(), "ingest", serves=())  # type: ignore[arg-type]
     assert not observability.powertools_enabled()

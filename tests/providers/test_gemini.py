@@ -13,6 +13,7 @@ from PIL import Image
 from shared.config import Settings
 from shared.domain import ProcessingType, ProviderName, Slot
 from shared.errors import InvalidInput, ProviderFailed
+from shared.gpu.off import OffGpuBackend
 from shared.providers import ProviderContext
 from shared.providers import gemini as gemini_module
 from shared.providers.gemini import GeminiProvider, nearest_aspect_ratio
@@ -288,7 +289,8 @@ async def test_create_from_registry_context(gemini_settings, tables, signer, tmp
     from shared.storage.filesystem_store import FilesystemStore
 
     store = FilesystemStore(tmp_path / "objects", signer=signer)
-    ctx = ProviderContext(settings=gemini_settings, store=store, tables=tables, signer=signer)
+    ctx = ProviderContext(settings=gemini_settings, store=store, tables=tables, signer=signer,
+                          gpu=OffGpuBackend())
     provider = gemini_module.create(ctx)
     assert provider.name is ProviderName.GEMINI
     assert provider.types == frozenset(ProcessingType)

@@ -15,6 +15,7 @@ from PIL import Image
 from shared.config import Settings
 from shared.domain import JobStatus, ProcessingType, ProviderName
 from shared.errors import DeadlineExceeded, ModelNotReady, ProviderFailed
+from shared.gpu import EditAnswer, EditRequest, ImageAnswer, JanusRequest
 from shared.providers import prompts
 from shared.providers.base import ProviderJob
 from shared.providers.deepseek import TYPES_NOTE, DeepSeekProvider
@@ -31,20 +32,20 @@ class RecordingGpu:
     kind = "inprocess"
 
     def __init__(self, error: Exception | None = None) -> None:
-        self.calls: list[tuple[str, tuple, dict]] = []
+        self.calls: list[tuple[str, object, float | None]] = []
         self.error = error
 
-    async def edit_images(self, images, **kwargs):
-        self.calls.append(("edit_images", (images,), kwargs))
+    async def edit(self, request: EditRequest, *, timeout: float | None = None) -> EditAnswer:
+        self.calls.append(("edit", request, timeout))
         if self.error:
             raise self.error
-        return [png_bytes((10, 200, 10), kwargs["size"])]
+        return EditAnswer(images=[png_bytes((10, 200, 10), request.size)])
 
-    async def janus_from_photo(self, photo, **kwargs):
-        self.calls.append(("janus_from_photo", (photo,), kwargs))
+    async def janus(self, request: JanusRequest, *, timeout: float | None = None) -> ImageAnswer:
+        self.calls.append(("janus", request, timeout))
         if self.error:
             raise self.error
-        return png_bytes((10, 10, 200), kwargs["size"])
+        return ImageAnswer(image=png_bytes((10, 10, 200), request.size))
 
 
 def make_job(photo: bytes, *, type=ProcessingType.FACE_SWAP, prompt="", reference=None,
@@ -77,20 +78,22 @@ async def test_qwen_sends_guest_then_reference_with_the_type_prompt(photo, refer
     provider = QwenProvider(gpu)
     job = make_job(photo, reference=reference, prompt="pirate captain")
     result = await provider.run(job)
-    (method, (images,), kwargs), = gpu.calls
-    assert method == "edit_images" and images == [photo, reference]
-    assert kwargs["prompt"] == prompts.build_prompt(
+    (method, request, timeout), = gpu.calls
+    assert method == "edit" and isinstance(request, EditRequest)
+    assert request.images == (photo, reference)
+    assert request.prompt == prompts.build_prompt(
         ProcessingType.FACE_SWAP, "pirate captain", has_reference=True)
-    assert "first image is a photo of a guest" in kwargs["prompt"]
-    assert kwargs["per_input"] is False and kwargs["n"] == 1
-    assert kwargs["negative_prompt"] == NEGATIVE_PROMPT
-    assert kwargs["size"] == output_size((600, 800))
-    assert 25 < kwargs["timeout"] <= 30
-    assert result.mime == "image/jpeg" and size_of(result.data) == kwargs["size"]
+    assert "first image is a photo of a guest" in request.prompt
+    assert request.per_input is False and request.n == 1
+    assert request.negative_prompt == NEGATIVE_PROMPT
+    assert request.size == output_size((600, 800))
+    assert request.steps is None and request.true_cfg_scale is None  # the backend's defaults
+    assert 25 < timeout <= 30
+    assert result.mime == "image/jpeg" and size_of(result.data) == request.size
 
     # A background slot described in words needs no picture: one image only.
     await provider.run(make_job(photo, type=ProcessingType.BACKGROUND, prompt="a beach"))
-    assert gpu.calls[-1][1][0] == [photo]
+    assert gpu.calls[-1][1].images == (photo,)
     with pytest.raises(ProviderFailed) as failed:
         await provider.run(make_job(photo, type=ProcessingType.FACE_SWAP))
     assert failed.value.reason == "missing_reference"
@@ -101,10 +104,10 @@ async def test_deepseek_describes_and_answers_at_the_photo_size(photo) -> None:
     provider = DeepSeekProvider(gpu)
     assert provider.types == {ProcessingType.PROMPT} and provider.types_note == TYPES_NOTE
     result = await provider.run(make_job(photo, type=ProcessingType.PROMPT, prompt=" astronaut "))
-    (method, (sent,), kwargs), = gpu.calls
-    assert method == "janus_from_photo" and sent == photo
-    assert kwargs["prompt"] == "astronaut" and kwargs["size"] == (600, 800)
-    assert 25 < kwargs["timeout"] <= 30
+    (method, request, timeout), = gpu.calls
+    assert method == "janus" and request == JanusRequest(photo=photo, prompt="astronaut",
+                                                         size=(600, 800))
+    assert 25 < timeout <= 30
     assert result.mime == "image/jpeg" and size_of(result.data) == (600, 800)
 
 

@@ -39,20 +39,3 @@ def test_prompt_edit_instruction_comes_last():
 def test_slot_prompt_is_capped():
     text = prompts.build_prompt(ProcessingType.PROMPT, "x" * 10_000, has_reference=False)
     assert text.count("x") <= prompts.MAX_SLOT_PROMPT_CHARS + 10
-
-
-@pytest.mark.parametrize(
-    ("type", "prompt", "has_reference", "missing"),
-    [
-        (ProcessingType.FACE_SWAP, "anything", False, "missing_reference"),
-        (ProcessingType.BACKGROUND, "", False, "missing_reference"),
-        (ProcessingType.BACKGROUND, "beach", False, None),
-        (ProcessingType.PROMPT, "  ", True, "missing_prompt"),
-        (ProcessingType.PROMPT, "hat", False, None),
-    ],
-)
-def test_missing_inputs_are_named(type, prompt, has_reference, missing):
-    assert prompts.missing_input(type, slot_prompt=prompt, has_reference=has_reference) == missing
-    if missing:
-        with pytest.raises(ValueError, match=missing):
-            prompts.build_prompt(type, prompt, has_reference=has_reference)

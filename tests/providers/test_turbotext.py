@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from types import SimpleNamespace
 
 import pytest
 from fastapi import FastAPI
@@ -14,16 +13,18 @@ from PIL import Image
 from pydantic import SecretStr
 from starlette.routing import Mount
 
-from functions.deps import get_services
+from functions.deps import get_webhooks
 from functions.webhooks import router as webhooks_router
 from shared.config import Settings
 from shared.domain import ProcessingType, ProviderName, Slot
 from shared.errors import InvalidInput, ProviderFailed
+from shared.gpu.off import OffGpuBackend
 from shared.job_signals import JobSignals
 from shared.providers import ProviderContext
 from shared.providers import turbotext as tt
 from shared.providers.turbotext import ROLES, TurbotextProvider
 from shared.storage.filesystem_store import FilesystemStore
+from shared.usecases.webhooks import ProviderWebhooks
 from tests.fakes.media_server import media_app
 from tests.fakes.server import run_app_in_thread
 from tests.fakes.turbotext_server import TBehaviour
@@ -39,9 +40,8 @@ def public_app(tmp_path, signer, tables):
     app = FastAPI()
     app.include_router(webhooks_router)
     app.router.routes.append(Mount("/", app=media_app(tmp_path / "objects", signer)))
-    app.dependency_overrides[get_services] = lambda: SimpleNamespace(
-        signer=signer, job_signals=signals, tables=tables
-    )
+    app.dependency_overrides[get_webhooks] = lambda: ProviderWebhooks(signer=signer,
+                                                                     signals=signals)
     base, stop = run_app_in_thread(app)
     yield base, signals
     stop()
@@ -365,7 +365,8 @@ async def test_check_slot_needs_key_and_public_url(signer, tables, tmp_path):
 async def test_create_from_registry_context(signer, tables, tmp_path):
     settings = Settings(turbotext_api_key="k")
     store = FilesystemStore(tmp_path / "o", signer=signer)
-    ctx = ProviderContext(settings=settings, store=store, tables=tables, signer=signer)
+    ctx = ProviderContext(settings=settings, store=store, tables=tables, signer=signer,
+                          gpu=OffGpuBackend())
     provider = tt.create(ctx)
     assert provider.name is ProviderName.TURBOTEXT
     assert provider.types == frozenset(ProcessingType)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from functions.deps import get_services
+from functions.deps import get_webhooks
 from functions.webhooks import router
 from shared.job_signals import JobSignals
-from shared.providers.turbotext import webhook_token
+from shared.signed_links import webhook_token
+from shared.usecases.webhooks import ProviderWebhooks
 
 RESULT = {"success": True, "error": "", "uploaded_image": "https://t.example/download.php?f=1"}
 
@@ -26,9 +26,8 @@ def signals(tables):
 async def client(signer, signals, tables):
     app = FastAPI()
     app.include_router(router)
-    app.dependency_overrides[get_services] = lambda: SimpleNamespace(
-        signer=signer, job_signals=signals, tables=tables
-    )
+    app.dependency_overrides[get_webhooks] = lambda: ProviderWebhooks(signer=signer,
+                                                                     signals=signals)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://app") as c:
         yield c

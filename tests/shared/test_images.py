@@ -3,13 +3,14 @@ passes small upright JPEGs through untouched."""
 
 from __future__ import annotations
 
+import base64
 import io
 
 import pytest
 from PIL import Image
 
-from shared.errors import PayloadTooLarge, UnsupportedMedia
-from shared.images import prepare_photo, sniff_mime, thumbnail
+from shared.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
+from shared.images import check_image, decode_base64_image, prepare_photo, sniff_mime, thumbnail
 from tests.helpers import photos
 
 LIMIT = 60_000_000
@@ -74,3 +75,54 @@ def test_sniff_and_thumbnail() -> None:
     assert sniff_mime(b"nope") is None
     thumb = photos.decode(thumbnail(photos.green_screen(2000, 1000), max_pixels=LIMIT))
     assert thumb.size == (256, 128)
+
+
+# --- the vision API's checks: decided by decoding ------------------------------------------------
+def _image(fmt: str, size: tuple[int, int] = (24, 16)) -> bytes:
+    buf = io.BytesIO()
+    img = Image.new("RGB", size, (10, 120, 200))
+    (img.convert("P") if fmt == "GIF" else img).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "BMP", "TIFF", "WEBP"])
+def test_accepted_formats_are_decoded(fmt: str) -> None:
+    info = check_image(_image(fmt))
+    assert (info.format, info.width, info.height) == (fmt, 24, 16)
+
+
+def test_refused_images() -> None:
+    with pytest.raises(UnsupportedMedia, match="GIF"):
+        check_image(_image("GIF"))
+    with pytest.raises(UnsupportedMedia, match="not an image"):
+        check_image(b"%PDF-1.7 not an image")
+    with pytest.raises(UnsupportedMedia, match="empty"):
+        check_image(b"")
+    png = _image("PNG", (64, 64))
+    with pytest.raises(UnsupportedMedia, match="damaged or truncated"):
+        check_image(png[: len(png) // 2])
+    with pytest.raises(PayloadTooLarge, match="larger than"):
+        check_image(png, max_bytes=100)
+    with pytest.raises(PayloadTooLarge, match="megapixels"):
+        check_image(png, max_pixels=100)
+    # a PNG named .gif is still a PNG: names do not matter, bytes do
+    assert check_image(png, label="photo.gif").format == "PNG"
+
+
+def test_base64_decoding() -> None:
+    png = _image("PNG")
+    plain = base64.b64encode(png).decode()
+    assert decode_base64_image(plain, label="image 1") == png
+    assert decode_base64_image("data:image/png;base64," + plain, label="image 1") == png
+    wrapped = "\n".join(plain[i:i + 60] for i in range(0, len(plain), 60))
+    assert decode_base64_image(wrapped, label="image 1") == png
+    assert decode_base64_image(plain.rstrip("="), label="image 1") == png
+    with pytest.raises(InvalidInput, match="image 2 is not valid base64"):
+        decode_base64_image("not base64!!", label="image 2")
+    with pytest.raises(PayloadTooLarge, match="image 1 is larger than"):
+        decode_base64_image("A" * 2000, label="image 1", max_bytes=1000)
+
+
+def test_vision_check_refuses_a_pixel_bomb_from_the_header() -> None:
+    with pytest.raises(PayloadTooLarge, match="the image is 30000x30000; the limit is 40 megapixels"):
+        check_image(photos.pixel_bomb())

@@ -62,4 +62,4 @@ def test_provider_runs_and_needs_a_background() -> None:
     assert result.mime == "image/jpeg" and photos.decode(result.data).size == (400, 300)
     with pytest.raises(ProviderFailed) as err:
         asyncio.run(provider.run(_job(photos.green_screen(400, 300), None)))
-    assert err.value.reason == "local_no_background"
+    assert err.value.reason == "missing_reference"

@@ -124,7 +124,7 @@ def test_expired_items_are_invisible(tables: Tables) -> None:
 
 
 def test_ping(tables: Tables) -> None:
-    tables.ping()
+    tables.ping("tenants")
 
 
 # -- ObjectStore ----------------------------------------------------------------------------------

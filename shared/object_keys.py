@@ -1,0 +1,52 @@
+"""The object-store key layout, in one place. Every key the core writes is made here, and
+the prefixes are what `Access` declarations and template.yaml's lifecycle rules and
+policies name.
+
+  originals/{tenant}/{YYYY-MM-DD}/{job}.{ext}    a booth photo as uploaded, before any provider
+  results/{tenant}/{YYYY-MM-DD}/{job}.{ext}      the processed photo
+  trash/{tenant}/{YYYY-MM-DD}/{job}.{ext}        originals of failed jobs (same path as originals/)
+  references/{tenant}/{provider}/{slot:02d}.{ext}  a slot's reference image
+  inputs/{tenant}/{job}.{ext}                    a copy a provider downloads by link (Turbotext)
+
+Days are UTC dates.
+"""
+
+from __future__ import annotations
+
+from shared.domain import utc_day
+from shared.images import extension_for
+
+ORIGINALS = "originals/"
+RESULTS = "results/"
+TRASH = "trash/"
+REFERENCES = "references/"
+INPUTS = "inputs/"
+
+PREFIXES = (ORIGINALS, RESULTS, TRASH, REFERENCES, INPUTS)
+
+def original(tenant: str, job_id: str, created_at: float, mime: str) -> str:
+    return f"{ORIGINALS}{tenant}/{utc_day(created_at)}/{job_id}.{extension_for(mime)}"
+
+
+def result(tenant: str, job_id: str, created_at: float, mime: str) -> str:
+    return f"{RESULTS}{tenant}/{utc_day(created_at)}/{job_id}.{extension_for(mime)}"
+
+
+def trash_for(original_key: str) -> str:
+    """Where a failed job's original goes: the same path under trash/."""
+    if not original_key.startswith(ORIGINALS):
+        raise ValueError(f"not an original: {original_key!r}")
+    return TRASH + original_key.removeprefix(ORIGINALS)
+
+
+def is_original(key: str | None) -> bool:
+    return bool(key) and key.startswith(ORIGINALS)
+
+
+def reference(tenant: str, provider: str, index: int, mime: str) -> str:
+    return f"{REFERENCES}{tenant}/{provider}/{index:02d}.{extension_for(mime)}"
+
+
+def provider_input(tenant: str, job_id: str, mime: str) -> str:
+    ext = "png" if mime == "image/png" else "jpg"
+    return f"{INPUTS}{tenant}/{job_id}.{ext}"

@@ -1,0 +1,79 @@
+"""Booth ingest: an upload link, the booth's password, one photo through the pipeline.
+
+Three steps, because the body arrives in between: the link is resolved before the body is
+read (an unknown link costs no upload, and an `Expect: 100-continue` client never sends
+it), and the password is checked before the photo is taken in:
+
+    visit = await booth.open(token, received_at=…)          # 404
+    admitted = await booth.admit(visit, password, client)    # 401 / 429
+    answer = await booth.process(admitted, photo)            # the pipeline
+
+The booth window is computed once, in `open`, and every later step runs inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.access import Access, Level, union
+from shared.auth import Authenticator
+from shared.config import Settings
+from shared.deadline import BoothDeadline
+from shared.domain import JobSource, Slot, Tenant
+from shared.errors import InvalidInput, NotFound
+from shared.pipeline import BoothAnswer, BoothPipeline
+from shared.repository import Repository
+
+
+@dataclass(frozen=True)
+class BoothVisit:
+    slot: Slot
+    tenant: Tenant
+    deadline: BoothDeadline
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A visit whose upload password was right: only this can be processed."""
+
+    visit: BoothVisit
+
+
+class BoothIngest:
+    # The link → slot lookup and the slot's account.
+    ACCESS = Access(tables={"lookups": Level.READ, "slots": Level.READ, "tenants": Level.READ})
+
+    @classmethod
+    def access(cls) -> Access:
+        return union(cls.ACCESS, Authenticator.ACCESS, BoothPipeline.access())
+
+    def __init__(self, *, settings: Settings, repo: Repository, auth: Authenticator,
+                 pipeline: BoothPipeline) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.auth = auth
+        self.pipeline = pipeline
+
+    async def open(self, token: str, *, received_at: float) -> BoothVisit:
+        """The slot behind an upload link; NotFound for an unknown one."""
+        deadline = BoothDeadline.from_arrival(received_at, self.settings)
+        async with deadline.storage_within("looking up the upload link"):
+            slot = await self.repo.slot_by_token(token)
+            tenant = await self.repo.get_tenant(slot.tenant) if slot is not None else None
+        if slot is None or tenant is None:
+            raise NotFound("unknown upload link")
+        return BoothVisit(slot=slot, tenant=tenant, deadline=deadline)
+
+    async def admit(self, visit: BoothVisit, password: str, client: str) -> Admitted:
+        """Check the upload password: Unauthorized, or TooManyAttempts for this client."""
+        async with visit.deadline.storage_within("checking the upload password"):
+            await self.auth.booth(visit.tenant, password, client)
+        return Admitted(visit)
+
+    async def process(self, admitted: Admitted, photo: bytes | None) -> BoothAnswer:
+        """Run the slot on the photo (the form's `fileToUpload`)."""
+        if photo is None:
+            raise InvalidInput("the form has no fileToUpload file", field="fileToUpload")
+        visit = admitted.visit
+        return await self.pipeline.process(visit.slot, photo, deadline=visit.deadline,
+                                           source=JobSource.BOOTH)

@@ -1,0 +1,274 @@
+"""The operator console: what the operator UI does through the admin API, for one tenant.
+
+Tabs and their 20 slots (with each slot's upload link and what keeps it from running),
+saving a slot's preset, its reference image, Try it, statistics, the upload password and
+API keys. Every refusal is an InvalidInput naming the field the operator must change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+
+from shared import object_keys
+from shared.access import Access, Level, union
+from shared.apikeys import ApiKey, ApiKeys
+from shared.auth import Authenticator
+from shared.config import Settings
+from shared.deadline import BoothDeadline
+from shared.domain import (
+    SLOTS_PER_PROVIDER,
+    Job,
+    JobSource,
+    ProcessingType,
+    ProviderCounts,
+    ProviderName,
+    Slot,
+    Tenant,
+)
+from shared.errors import InvalidInput, NotFound
+from shared.media import Media, StoredImage
+from shared.pipeline import BoothAnswer, BoothPipeline
+from shared.providers import Provider, ProviderRegistry
+from shared.repository import Repository
+from shared.slot_rules import Capabilities, SlotProblem, slot_problem
+
+MAX_PROMPT_CHARS = 2000
+
+
+class SlotSettings(BaseModel):
+    """What the operator sets on a slot (`PUT /api/slots/{provider}/{index}`)."""
+
+    type: ProcessingType | None = None
+    prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
+    enabled: bool = False
+    fallback_to_original: bool = False
+    fallback_provider: ProviderName | None = None
+    model: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9._:/-]*$")
+
+
+@dataclass(frozen=True)
+class SlotView:
+    slot: Slot
+    upload_url: str
+    problem: SlotProblem | None  # why it cannot run as saved, or None
+
+
+@dataclass(frozen=True)
+class Tab:
+    provider: ProviderName
+    label: str
+    capabilities: Capabilities  # sent to the UI as data (slot_rules.as_data)
+    types_note: str | None
+    unavailable_reason: str | None  # what this deployment lacks; None = usable
+
+    @property
+    def available(self) -> bool:
+        return self.unavailable_reason is None
+
+
+@dataclass(frozen=True)
+class TabWithSlots:
+    tab: Tab
+    slots: list[SlotView]
+
+
+@dataclass(frozen=True)
+class ProviderStats:
+    provider: ProviderName
+    label: str
+    today: ProviderCounts
+    total: ProviderCounts
+
+
+@dataclass(frozen=True)
+class ConsoleStats:
+    upload_password: str
+    providers: list[ProviderStats]
+    recent_jobs: list[Job]
+
+
+class OperatorConsole:
+    ACCESS = Access(
+        tables={"tenants": Level.CRUD, "slots": Level.CRUD, "lookups": Level.CRUD,
+                "jobs": Level.READ, "stats": Level.READ},
+        objects={object_keys.REFERENCES: Level.CRUD, object_keys.ORIGINALS: Level.READ,
+                 object_keys.RESULTS: Level.READ, object_keys.TRASH: Level.READ},
+    )
+
+    @classmethod
+    def access(cls) -> Access:
+        # Try it runs the booth pipeline on the slot's provider.
+        return union(cls.ACCESS, Authenticator.ACCESS, BoothPipeline.access())
+
+    def __init__(self, *, settings: Settings, repo: Repository, media: Media, api_keys: ApiKeys,
+                 providers: ProviderRegistry, pipeline: BoothPipeline) -> None:
+        self.settings = settings
+        self.repo = repo
+        self.media = media
+        self.api_keys = api_keys
+        self.providers = providers
+        self.pipeline = pipeline
+
+    # -- tabs and slots -----------------------------------------------------------------------
+    def tab(self, name: ProviderName) -> Tab:
+        provider = self.providers.get(name)
+        if provider is None:
+            return Tab(name, name.capitalize(), {}, None, self.providers.unavailable_reason(name))
+        return Tab(name, provider.label, provider.capabilities, provider.types_note,
+                   provider.setup_problem())
+
+    def upload_base(self, request_base: str) -> str:
+        """Where upload links point: the ingest function's URL when it is served apart, else
+        the public address, else the address the operator's browser used."""
+        settings = self.settings
+        return (settings.upload_base_url or settings.public_base_url or request_base).rstrip("/")
+
+    def view(self, slot: Slot, request_base: str) -> SlotView:
+        return SlotView(slot, f"{self.upload_base(request_base)}/u/{slot.upload_token}",
+                        self._problem(slot))
+
+    async def tabs(self, tenant: str, request_base: str) -> list[TabWithSlots]:
+        enabled = list(self.settings.enabled_providers)
+        slots = await self.repo.list_slots(tenant)
+        if len(slots) < len(enabled) * SLOTS_PER_PROVIDER:  # a tab enabled after sign-up
+            await self.repo.ensure_slots(tenant, enabled)
+            slots = await self.repo.list_slots(tenant)
+        by_tab: dict[ProviderName, list[SlotView]] = {name: [] for name in enabled}
+        for slot in slots:
+            if slot.provider in by_tab:
+                by_tab[slot.provider].append(self.view(slot, request_base))
+        return [TabWithSlots(self.tab(name), by_tab[name]) for name in enabled]
+
+    async def slot(self, tenant: str, provider: str, index: int) -> Slot:
+        try:
+            name = ProviderName(provider)
+        except ValueError:
+            raise NotFound(f"no provider tab {provider!r}") from None
+        if name not in self.settings.enabled_providers:
+            raise NotFound(f"the {name} tab is not enabled on this server")
+        return await self.repo.get_slot(tenant, name, index)
+
+    async def save_slot(self, tenant: str, provider: str, index: int,
+                        settings: SlotSettings) -> Slot:
+        slot = await self.slot(tenant, provider, index)
+        impl = self._usable(slot.provider)
+        if settings.type is not None and settings.type not in impl.capabilities:
+            supported = ", ".join(sorted(impl.capabilities)) or "nothing"
+            note = f" ({impl.types_note})" if impl.types_note else ""
+            raise InvalidInput(f"{impl.label} does {supported}, not {settings.type}{note}",
+                               field="type")
+        slot.type = settings.type
+        slot.prompt = settings.prompt.strip()
+        slot.enabled = settings.enabled
+        slot.fallback_to_original = settings.fallback_to_original
+        slot.fallback_provider = settings.fallback_provider
+        slot.model = settings.model or None
+        if slot.fallback_provider is not None:
+            self._check_fallback(slot)
+        if slot.enabled:
+            problem = slot_problem(slot, impl.capabilities, impl.label)
+            if problem:
+                raise InvalidInput(f"cannot enable: {problem.message}", field=problem.field)
+        if slot.type is not None:
+            impl.check_slot(slot)
+        return await self.repo.save_slot(slot)
+
+    def _usable(self, name: ProviderName) -> Provider:
+        impl = self.providers.get(name)
+        if impl is None:
+            raise InvalidInput(f"the {name} provider is unavailable: "
+                               f"{self.providers.unavailable_reason(name)}", field="type")
+        return impl
+
+    def _check_fallback(self, slot: Slot) -> None:
+        name = slot.fallback_provider
+        fallback = self.providers.get(name)
+        if name == slot.provider:
+            raise InvalidInput("the fallback must be another provider", field="fallback_provider")
+        if fallback is None:
+            raise InvalidInput(f"the {name} provider is not available", field="fallback_provider")
+        if slot.type is None:
+            return
+        if slot.type not in fallback.capabilities:
+            raise InvalidInput(f"{fallback.label} cannot do {slot.type}", field="fallback_provider")
+        problem = slot_problem(slot, fallback.capabilities, fallback.label)
+        if slot.enabled and problem is not None:
+            raise InvalidInput(f"{fallback.label} cannot stand in for this slot: {problem.message}",
+                               field="fallback_provider")
+
+    def _problem(self, slot: Slot) -> SlotProblem | None:
+        provider = self.providers.get(slot.provider)
+        if provider is None:
+            return SlotProblem("unavailable", "type", f"the {slot.provider} provider is "
+                               f"unavailable: {self.providers.unavailable_reason(slot.provider)}")
+        return slot_problem(slot, provider.capabilities, provider.label)
+
+    # -- reference images -----------------------------------------------------------------------
+    async def set_reference(self, tenant: str, provider: str, index: int, data: bytes) -> Slot:
+        return await self.media.set_reference(await self.slot(tenant, provider, index), data)
+
+    async def remove_reference(self, tenant: str, provider: str, index: int) -> Slot:
+        return await self.media.remove_reference(await self.slot(tenant, provider, index))
+
+    async def reference(self, tenant: str, provider: str, index: int, *,
+                        thumb: bool = False) -> StoredImage:
+        slot = await self.slot(tenant, provider, index)
+        if not slot.reference_key:
+            raise NotFound("this slot has no reference image")
+        image = await self.media.read(slot.reference_key, thumb=thumb)
+        if thumb or slot.reference_mime is None:
+            return image
+        return StoredImage(image.data, slot.reference_mime)
+
+    # -- Try it ---------------------------------------------------------------------------------
+    async def try_slot(self, tenant: str, provider: str, index: int, photo: bytes, *,
+                       received_at: float) -> BoothAnswer:
+        """The booth pipeline on the saved slot, enabled or not; counted as a test job."""
+        slot = await self.slot(tenant, provider, index)
+        deadline = BoothDeadline.from_arrival(received_at, self.settings)
+        return await self.pipeline.process(slot, photo, deadline=deadline, source=JobSource.TEST)
+
+    # -- statistics and jobs ------------------------------------------------------------------------
+    async def stats(self, tenant: Tenant, *, recent: int = 50) -> ConsoleStats:
+        counts = await self.repo.read_stats(tenant.name)
+        jobs = await self.repo.recent_jobs(tenant.name, limit=recent)
+        providers = []
+        for name in self.settings.enabled_providers:
+            periods = counts.get(name, {})
+            providers.append(ProviderStats(name, self.tab(name).label,
+                                           periods.get("today", ProviderCounts()),
+                                           periods.get("total", ProviderCounts())))
+        return ConsoleStats(tenant.upload_password, providers, jobs)
+
+    async def job_image(self, tenant: str, job_id: str, which: str, *,
+                        thumb: bool = False) -> StoredImage:
+        if which not in ("original", "result") or not _is_id(job_id):
+            raise NotFound("no such image")
+        job = await self.repo.get_job(tenant, job_id)
+        key = (job.original_key if which == "original" else job.result_key) if job else None
+        if not key:
+            raise NotFound("no such image")
+        return await self.media.read(key, thumb=thumb)
+
+    async def rotate_upload_password(self, tenant: str) -> str:
+        """A new upload password; every booth of this account must be given it."""
+        return await self.repo.rotate_upload_password(tenant)
+
+    # -- API keys -------------------------------------------------------------------------------
+    async def api_keys_of(self, tenant: str) -> list[ApiKey]:
+        return sorted(await self.api_keys.list(tenant), key=lambda k: k.created_at)
+
+    async def create_api_key(self, tenant: str, name: str) -> tuple[ApiKey, str]:
+        """The record and the key itself, which is shown this once."""
+        return await self.api_keys.create(tenant, name)
+
+    async def revoke_api_key(self, tenant: str, key_id: str) -> None:
+        if not _is_id(key_id):
+            raise NotFound(f"no API key {key_id}")
+        await self.api_keys.revoke(tenant, key_id)
+
+
+def _is_id(value: str) -> bool:
+    return value.isalnum() and len(value) <= 40

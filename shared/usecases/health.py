@@ -1,0 +1,71 @@
+"""`GET /health`: is storage reachable, which providers and GPU backend are up. Reports,
+never raises; no secrets (load balancers and uptime checks call it without auth)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from shared.access import GPU_BACKEND, Access, Level, union
+from shared.concurrency import run_io
+from shared.config import Settings
+from shared.gpu import GpuBackend
+from shared.ports import ObjectStore, Tables
+from shared.providers import ProviderRegistry
+
+PING_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    storage: str
+    checks: dict[str, str]  # "tables" / "objects" → "ok" or "unavailable (…)"
+    providers: dict[str, str]  # name → "ok" or "unavailable: reason"
+    gpu: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def healthy(self) -> bool:
+        return all(v == "ok" for v in self.checks.values())
+
+
+class ServiceHealth:
+    # DescribeTable on one table proves DynamoDB answers; HeadBucket proves S3 does.
+    ACCESS = Access(tables={"tenants": Level.READ}, list_bucket=True)
+
+    @classmethod
+    def access(cls) -> Access:
+        return union(cls.ACCESS, GPU_BACKEND)
+
+    def __init__(self, *, settings: Settings, tables: Tables, store: ObjectStore,
+                 providers: ProviderRegistry, gpu: GpuBackend) -> None:
+        self.settings = settings
+        self.tables = tables
+        self.store = store
+        self.providers = providers
+        self.gpu = gpu
+
+    async def check(self) -> HealthReport:
+        checks = {
+            "tables": await _ping(lambda: self.tables.ping("tenants")),
+            "objects": await _ping(self.store.ping),
+        }
+        gpu: dict[str, object] = {"backend": self.settings.gpu_backend}
+        ready, reason = await self.gpu.ready()
+        gpu.update(ready=ready, reason=reason)
+        try:  # seed 001: which models are in memory now
+            gpu["loaded_models"] = list((await self.gpu.models()).loaded)
+        except Exception as exc:  # health reports, it never raises
+            gpu["loaded_models"] = []
+            gpu["models_error"] = exc.__class__.__name__
+        providers = {str(n): "ok" for n in self.providers.providers}
+        providers.update({str(n): f"unavailable: {r}" for n, r in self.providers.unavailable.items()})
+        return HealthReport(self.settings.storage, checks, providers, gpu)
+
+
+async def _ping(ping) -> str:
+    try:
+        async with asyncio.timeout(PING_SECONDS):
+            await run_io(ping)
+        return "ok"
+    except Exception as exc:  # health reports, it never raises
+        return f"unavailable ({exc.__class__.__name__})"

@@ -1,0 +1,180 @@
+"""Image edits on Qwen-Image-Edit, OpenAI-compatible (seeds 002/004): `/v1/images/edits`.
+
+The function hands over the form's text fields and image files; this module checks every
+field against the API's ranges, validates each image by decoding it (upright, at most
+MAX_SIDE), and edits each input on its own (`per_input`): 3 inputs × n=2 → 6 outputs,
+grouped by input. Parameters left out take the deployment's defaults (50 steps / true CFG
+4.0, or 8 / 1.0 with the Lightning LoRA).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from shared.access import GPU_BACKEND, Access, union
+from shared.auth import Authenticator
+from shared.concurrency import run_cpu
+from shared.config import Settings
+from shared.errors import InvalidInput, ModelNotReady, PayloadTooLarge, UnsupportedMedia
+from shared.gpu import EditRequest, GpuBackend
+from shared.images import prepare_photo
+
+MAX_IMAGES = 10
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_VARIANTS = 10
+MAX_SIDE = 2048  # inputs are downscaled to this before the backend (it works at ~1 MP)
+MAX_SIDE_OUT = 2048
+MAX_PROMPT_CHARS = 4000
+DEFAULT_SIZE = "1024x1024"
+OUTPUT_TYPES = ("pil", "pt", "np")
+# The API has no booth window; this bounds one request on the backend (Modal's default).
+API_TIMEOUT_SECONDS = 600.0
+
+N = TypeVar("N", int, float)
+
+
+@dataclass(frozen=True)
+class EditParameters:
+    prompt: str
+    negative_prompt: str | None
+    size: tuple[int, int] | None  # None: each input's aspect ratio at about 1 MP
+    n: int
+    steps: int | None
+    true_cfg_scale: float | None
+    max_sequence_length: int
+    seed: int | None
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str]) -> EditParameters:
+        """The form's text fields (stripped) → checked parameters; InvalidInput naming the
+        field otherwise. `guidance_scale`, `output_type` and the openai client's `model`,
+        `quality`, `background`, … are accepted and ignored, as the module doc says."""
+        prompt = fields.get("prompt", "")
+        if not prompt:
+            raise InvalidInput("Prompt cannot be empty", field="prompt")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise InvalidInput(f"prompt is longer than {MAX_PROMPT_CHARS} characters",
+                               field="prompt")
+        if (fields.get("output_type") or "pil").lower() not in OUTPUT_TYPES:
+            raise InvalidInput("output_type must be pil (answers are base64 PNG)",
+                               field="output_type")
+        if (fields.get("response_format") or "b64_json").lower() != "b64_json":
+            raise InvalidInput("only response_format=b64_json is supported",
+                               field="response_format")
+        if (fields.get("stream") or "false").lower() in ("true", "1"):
+            raise InvalidInput("streaming is not supported", field="stream")
+        _number(fields, "guidance_scale", float, 0, 100)  # validated, then ignored
+        return cls(
+            prompt=prompt,
+            negative_prompt=fields.get("negative_prompt") or None,
+            size=parse_size(fields.get("size")),
+            n=_number(fields, "n", int, 1, MAX_VARIANTS) or 1,
+            steps=_number(fields, "num_inference_steps", int, 1, 150),
+            true_cfg_scale=_number(fields, "true_cfg_scale", float, 0, 20),
+            max_sequence_length=_number(fields, "max_sequence_length", int, 1, 1024) or 512,
+            seed=_number(fields, "seed", int, 0, 2**63 - 1),
+        )
+
+
+def _number(fields: Mapping[str, str], name: str, kind: type[N], low: float, high: float) -> N | None:
+    raw = fields.get(name, "")
+    if raw == "":
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be {'an integer' if kind is int else 'a number'}",
+                           field=name) from None
+    if not low <= value <= high:
+        raise InvalidInput(f"{name} must be between {low:g} and {high:g}", field=name)
+    return value
+
+
+def parse_size(raw: str | None) -> tuple[int, int] | None:
+    """`WIDTHxHEIGHT` → (w, h) rounded down to multiples of 16; `auto` → None."""
+    raw = (raw or DEFAULT_SIZE).strip().lower()
+    if raw == "auto":
+        return None
+    width, sep, height = raw.partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise InvalidInput("size must look like 1024x1024 (WIDTHxHEIGHT)", field="size")
+    w, h = int(width), int(height)
+    if not (16 <= w <= MAX_SIDE_OUT and 16 <= h <= MAX_SIDE_OUT):
+        raise InvalidInput(f"size must be between 16 and {MAX_SIDE_OUT} on each side",
+                           field="size")
+    return w - w % 16, h - h % 16
+
+
+@dataclass(frozen=True)
+class UploadedImage:
+    data: bytes  # as read: at most MAX_IMAGE_BYTES + 1 (one more tells "too large")
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class EditResult:
+    images: tuple[bytes, ...]  # PNG, inputs × n, grouped by input
+    input_count: int
+    seconds: float
+
+
+class ImageEdits:
+    @classmethod
+    def access(cls) -> Access:
+        # API-key auth reads the lookups table; the edit itself runs on the GPU backend.
+        return union(Authenticator.ACCESS, GPU_BACKEND)
+
+    def __init__(self, *, settings: Settings, gpu: GpuBackend) -> None:
+        self.settings = settings
+        self.gpu = gpu
+
+    async def edit(self, params: EditParameters, uploads: list[UploadedImage]) -> EditResult:
+        # 1. The images: how many, each within its size, each decodable
+        if not uploads:
+            raise InvalidInput("send at least one image (field images)", field="images")
+        if len(uploads) > MAX_IMAGES:
+            raise InvalidInput(f"at most {MAX_IMAGES} images per request", field="images")
+        images = [await self._prepare(i, upload) for i, upload in enumerate(uploads)]
+
+        # 2. Edit: each input on its own, n variants each
+        await self._require_backend()
+        started = time.monotonic()
+        answer = await self.gpu.edit(
+            EditRequest(images=images, prompt=params.prompt,
+                        negative_prompt=params.negative_prompt, n=params.n, size=params.size,
+                        steps=params.steps, true_cfg_scale=params.true_cfg_scale,
+                        seed=params.seed, max_sequence_length=params.max_sequence_length,
+                        per_input=True),
+            timeout=API_TIMEOUT_SECONDS,
+        )
+        return EditResult(answer.images, len(images), time.monotonic() - started)
+
+    async def ready(self) -> str:
+        """The backend's kind when it can serve now; ModelNotReady with the reason if not."""
+        ok, reason = await self.gpu.ready()
+        if not ok:
+            raise ModelNotReady(reason or "Model is not ready yet")
+        return self.gpu.kind
+
+    async def _require_backend(self) -> None:
+        if self.gpu.kind == "off":
+            _, reason = await self.gpu.ready()
+            raise ModelNotReady(reason or "the GPU backend is off")
+
+    async def _prepare(self, index: int, upload: UploadedImage) -> bytes:
+        label = f"image {index + 1}" + (f" ({upload.filename})" if upload.filename else "")
+        data = upload.data
+        if len(data) > MAX_IMAGE_BYTES:
+            raise PayloadTooLarge(f"{label} is larger than {MAX_IMAGE_BYTES // 1024 // 1024} MB")
+        try:
+            photo = await run_cpu(
+                lambda: prepare_photo(data, max_side=MAX_SIDE, max_pixels=self.settings.max_pixels))
+        except UnsupportedMedia as exc:
+            raise InvalidInput(f"Invalid image format at index {index}: {label}: {exc}",
+                               field="images") from None
+        except PayloadTooLarge as exc:
+            raise PayloadTooLarge(f"{label}: {exc}") from None
+        return photo.data

@@ -1,0 +1,249 @@
+"""The vision API on Qwen-VL models and GOT-OCR2 (seeds 000 and 001): comparison of 2-4
+images, OCR, chat, batch OCR, the model list, unloading a model.
+
+Images come as uploaded bytes, base64 text or URLs (fetched through the `UrlFetcher` port:
+public addresses only); every one is judged by decoding it, never by its name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from shared.access import GPU_BACKEND, Access, union
+from shared.auth import Authenticator
+from shared.concurrency import run_cpu
+from shared.config import Settings
+from shared.errors import (
+    BoothaiError,
+    InvalidInput,
+    ModelNotReady,
+    NotFound,
+    PayloadTooLarge,
+    describe,
+)
+from shared.gpu import GpuBackend, ModelInfo, OcrRequest, VisionChatRequest
+from shared.gpu.catalog import known_ids
+from shared.images import VisionImage, check_image, decode_base64_image
+from shared.ports import UrlFetcher
+from shared.vision import MAX_BATCH_FILES, ComparisonRequest, check_model
+from shared.vision_answers import parse_comparison, strip_thinking
+from shared.vision_prompts import comparison_prompt
+
+log = logging.getLogger("boothai.vision")
+
+T = TypeVar("T")
+
+MAX_FILE_BYTES = 10 * 1024 * 1024  # per image (seed 001)
+
+__all__ = ["MAX_BATCH_FILES", "MAX_FILE_BYTES", "BatchItem", "ComparisonAnswer", "ComparisonRequest",
+           "ModelsView", "Vision", "VisionAnswer"]
+
+
+@dataclass(frozen=True)
+class ComparisonAnswer:
+    success: bool
+    result: dict[str, Any]
+    error: str | None
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class VisionAnswer:
+    text: str  # thinking blocks removed
+    model: str
+    seconds: float
+    image: VisionImage | None = None
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    filename: str
+    text: str | None
+    seconds: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelsView:
+    available: list[ModelInfo]
+    loaded: list[str]
+    unavailable: list[ModelInfo]
+    default: str
+    backend: str
+
+
+def _elapsed(started: float) -> float:
+    return round(time.perf_counter() - started, 3)
+
+
+class Vision:
+    @classmethod
+    def access(cls) -> Access:
+        # API-key auth reads tenants and lookups; the models run on the GPU backend.
+        return union(Authenticator.ACCESS, GPU_BACKEND)
+
+    def __init__(self, *, settings: Settings, gpu: GpuBackend, fetcher: UrlFetcher) -> None:
+        self.settings = settings
+        self.gpu = gpu
+        self.fetcher = fetcher
+
+    @property
+    def default_model(self) -> str:
+        return self.settings.vision_default_model
+
+    # -- comparison (seed 000) ------------------------------------------------------------------
+    async def compare(self, request: ComparisonRequest) -> ComparisonAnswer:
+        # 1. Check the request against this deployment: model, backend.
+        model = check_model(request.model, self.default_model)
+        await self._require_backend()
+        # 2. Gather the images: decoded from base64, or fetched safely from their URLs.
+        images = await self._comparison_images(request)
+        # 3. Ask the model.
+        prompt = comparison_prompt(comparison_type=request.comparison_type,
+                                   output_format=request.output_format,
+                                   num_images=len(images), extra=request.prompt)
+        started = time.perf_counter()
+        answer = await self.gpu.vision_chat(
+            VisionChatRequest(model_id=model, images=images, prompt=prompt,
+                              max_tokens=request.max_tokens, temperature=request.temperature,
+                              top_p=request.top_p, seed=request.seed,
+                              min_pixels=request.min_pixels, max_pixels=request.max_pixels),
+            timeout=self.settings.vision_comparison_timeout_seconds,
+        )
+        # 4. Read the answer.
+        metadata: dict[str, Any] = {
+            "task": "image_comparison",
+            "num_images": len(images),
+            "comparison_type": request.comparison_type,
+            "output_format": request.output_format,
+            "model": model,
+            "processing_time": _elapsed(started),
+            "image_source": "urls" if request.image_urls is not None else "base64",
+            "parsed": None,
+        }
+        log.info("comparison: %d images on %s in %.2f s", len(images), model,
+                 metadata["processing_time"])
+        if request.output_format == "text":
+            return ComparisonAnswer(True, {"text": strip_thinking(answer.text)}, None, metadata)
+        parsed = parse_comparison(answer.text, num_images=len(images))
+        metadata["parsed"] = parsed.result is not None
+        if parsed.result is not None:
+            return ComparisonAnswer(True, parsed.result, None, metadata)
+        result = {"summary": "", "differences": [], "common_elements": [], "raw_text": answer.text}
+        return ComparisonAnswer(False, result, f"{parsed.error}; its text is in result.raw_text",
+                                metadata)
+
+    async def _comparison_images(self, request: ComparisonRequest) -> list[bytes]:
+        if request.image_base64_list is not None:
+            images = [decode_base64_image(text, label=f"image {i}")
+                      for i, text in enumerate(request.image_base64_list, 1)]
+            await _all_or_nothing([_checked(data, f"image {i}") for i, data in enumerate(images, 1)])
+            return images
+
+        async def one(i: int, url: str) -> bytes:
+            fetched = await self.fetcher.fetch(url, label=f"image {i}")
+            await _checked(fetched.data, f"image {i}")
+            return fetched.data
+
+        return await _all_or_nothing([one(i, url) for i, url in enumerate(request.image_urls or [], 1)])
+
+    # -- one image ----------------------------------------------------------------------------------
+    async def ocr(self, image: bytes, *, model: str | None, language: str | None,
+                  max_tokens: int) -> VisionAnswer:
+        model_id = check_model(model, self.default_model)
+        await self._require_backend()
+        info = await _checked(_bounded(image), "the file")
+        started = time.perf_counter()
+        answer = await self.gpu.vision_ocr(
+            OcrRequest(model_id=model_id, image=image, language=language, max_tokens=max_tokens),
+            timeout=self.settings.vision_timeout_seconds)
+        return VisionAnswer(strip_thinking(answer.text), model_id, _elapsed(started), info)
+
+    async def chat(self, image: bytes, *, prompt: str, model: str | None, temperature: float,
+                   max_tokens: int) -> VisionAnswer:
+        model_id = check_model(model, self.default_model)
+        await self._require_backend()
+        info = await _checked(_bounded(image), "the file")
+        started = time.perf_counter()
+        answer = await self.gpu.vision_chat(
+            VisionChatRequest(model_id=model_id, images=[image], prompt=prompt,
+                              max_tokens=max_tokens, temperature=temperature),
+            timeout=self.settings.vision_timeout_seconds)
+        return VisionAnswer(strip_thinking(answer.text), model_id, _elapsed(started), info)
+
+    async def batch_ocr(self, files: list[tuple[str, bytes]], *, model: str | None,
+                        language: str | None, max_tokens: int) -> tuple[str, list[BatchItem]]:
+        """OCR of each (filename, bytes); one bad file does not sink the batch, but a model
+        that cannot serve at all (ModelNotReady) does: the whole batch is a 503."""
+        if len(files) > MAX_BATCH_FILES:
+            raise InvalidInput(f"at most {MAX_BATCH_FILES} files per batch (got {len(files)})",
+                               field="files")
+        model_id = check_model(model, self.default_model)
+        await self._require_backend()
+        items: list[BatchItem] = []
+        for filename, data in files:
+            started = time.perf_counter()
+            try:
+                answer = await self.ocr(data, model=model_id, language=language,
+                                        max_tokens=max_tokens)
+            except ModelNotReady:
+                raise
+            except BoothaiError as exc:
+                items.append(BatchItem(filename, None, _elapsed(started), error=describe(exc)))
+            else:
+                items.append(BatchItem(filename, answer.text, _elapsed(started)))
+        return model_id, items
+
+    # -- models -------------------------------------------------------------------------------------
+    async def models(self) -> ModelsView:
+        from gpu_jobs.vision_models import VISION_MODELS
+
+        listing = await self.gpu.models()
+        return ModelsView(
+            available=[m for m in listing.available if m.id in VISION_MODELS],
+            loaded=[mid for mid in listing.loaded if mid in VISION_MODELS],
+            unavailable=[m for m in listing.unavailable if m.id in VISION_MODELS],
+            default=self.default_model,
+            backend=self.gpu.kind,
+        )
+
+    async def unload(self, model_name: str) -> bool:
+        if model_name not in known_ids():
+            raise NotFound(f"unknown model {model_name!r}")
+        await self._require_backend()
+        unloaded = await self.gpu.unload(model_name)
+        log.info("model %s unload requested: %s", model_name, unloaded)
+        return unloaded
+
+    async def _require_backend(self) -> None:
+        """503 with the reason when there is no GPU backend to call."""
+        if self.gpu.kind == "off":
+            _, reason = await self.gpu.ready()
+            raise ModelNotReady(reason or "the GPU backend is off")
+
+
+def _bounded(data: bytes) -> bytes:
+    if len(data) > MAX_FILE_BYTES:
+        raise PayloadTooLarge(f"the file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB")
+    return data
+
+
+async def _checked(data: bytes, label: str) -> VisionImage:
+    return await run_cpu(lambda: check_image(data, label=label))
+
+
+async def _all_or_nothing(coros: list[Awaitable[T]]) -> list[T]:
+    """Run concurrently; on the first failure cancel the rest and raise it."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
