@@ -81,9 +81,9 @@ async def setup(data_dir: str):
     slot.reference_key, slot.reference_mime = "references/bench/local/01.jpg", "image/jpeg"
     await repo.save_slot(slot)
     from shared.signed_links import LinkSigner
-    from shared.storage import open_storage
+    from shared.storage import open_store
 
-    _, store = open_storage(settings, LinkSigner(b"x" * 32))
+    store = open_store(settings, LinkSigner(b"x" * 32))
     from tests.helpers.photos import background
 
     store.put(slot.reference_key, background(), "image/jpeg")

@@ -26,12 +26,12 @@ from functions.errors import DetailErrors, EnvelopeErrors, envelope
 from functions.lambda_entry import make_handler
 from shared.gpu import ModelInfo
 from shared.usecases.vision import (
+    COMPARISON_EXAMPLE,
     MAX_BATCH_FILES,
     MAX_FILE_BYTES,
     ComparisonRequest,
     Vision,
 )
-from shared.vision import COMPARISON_EXAMPLE
 
 comparison_router = APIRouter(tags=["vision"], route_class=EnvelopeErrors)
 detail_router = APIRouter(tags=["vision"], route_class=DetailErrors)

@@ -120,10 +120,6 @@ def load_vl_processor(
     )
 
 
-def is_local_dir(source: str | Path) -> bool:
-    return Path(source).expanduser().is_dir()
-
-
 class TransformersRunner:
     """The load-once lifecycle every transformers runner shares: concurrent callers load the
     weights once (a lock), `loaded`, and `unload()` that frees the device's memory.

@@ -30,9 +30,6 @@ class VisionModelSpec:
     revision: str | None = None
     unavailable: str | None = None  # the reason, when this build cannot serve the model
 
-    def public(self) -> dict[str, str]:
-        return {"id": self.id, "name": self.name, "params": self.params}
-
 
 VISION_MODELS: dict[str, VisionModelSpec] = {
     spec.id: spec

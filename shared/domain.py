@@ -86,10 +86,6 @@ class Slot:
     def key(self) -> str:
         return slot_key(self.provider, self.index)
 
-    @property
-    def configured(self) -> bool:
-        return self.type is not None
-
     def to_item(self) -> dict:
         item = asdict(self)
         item["provider"] = str(self.provider)

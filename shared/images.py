@@ -44,10 +44,6 @@ class PreparedImage:
     width: int
     height: int
 
-    @property
-    def extension(self) -> str:
-        return extension_for(self.mime)
-
 
 @dataclass(frozen=True)
 class ImageHeader:

@@ -11,8 +11,11 @@ decides which text it is given, for what the package does not do on its own:
   package would read on and return a repeated answer or a second object as a list;
 - a `{` must read as an object (the package reads prose like `{both}` as a list), else the
   next `{` is tried;
-- the text handed over is bounded in nesting depth and length: the package's time grows
-  with depth × length (64 kB of `{"` takes it many seconds) and it raises on deep nesting.
+- what it is given is bounded, because its time grows with length × nesting depth (it
+  repairs ~100 kB of unquoted prose a second at depth 1; 16 kB of `{"` took it 11 s)
+  and it raises on deep nesting: a value is cut at _MAX_DEPTH and _MAX_CHARS, and one answer
+  spends at most _REPAIR_BUDGET characters × depth on repairs. Strict JSON is read by
+  `json.loads` first and spends nothing.
 """
 
 from __future__ import annotations
@@ -29,9 +32,12 @@ _THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.S | re.I)
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n?(.*?)(?:```|\Z)", re.S)
 _JSON_FENCES = ("json", "json5", "")
 _SIGNIFICANT = re.compile(r"""[{}\[\]"'\\]""")
-_MAX_STARTS = 8  # openers tried per candidate text
+_MAX_STARTS = 8  # fences read per answer, openers tried per candidate text
 _MAX_DEPTH = 32  # the comparison object nests 4 deep
-_MAX_CHARS = 100_000  # per value; 8192 tokens of JSON are well under this
+_MAX_CHARS = 32_000  # per value: about what 8192 tokens (the most one may ask for) of JSON take
+# Characters × depth repaired per answer: a cut-off 32 kB comparison (depth 4) fits and takes
+# json_repair ~10-80 ms; the slowest hostile input found that fits takes ~0.6 s.
+_REPAIR_BUDGET = 4 * _MAX_CHARS
 
 
 def strip_thinking(text: str) -> str:
@@ -46,16 +52,25 @@ def extract_json(text: str) -> Any | None:
     first few `{` (or `[` when the text is an array or has no `{`), each read leniently
     (json_repair) up to where it closes, or as cut off where it does not."""
     text = strip_thinking(text)
+    budget = _REPAIR_BUDGET
     for candidate in _candidates(text):
         for start in _starts(candidate):
-            value = _loads(_first_value(candidate, start))
+            span, depth = _first_value(candidate, start)
+            try:
+                value = json.loads(span)
+            except (ValueError, RecursionError):
+                cost = len(span) * max(depth, 1)
+                if cost > budget:
+                    continue
+                budget -= cost
+                value = _repair(span)
             if isinstance(value, dict if candidate[start] == "{" else list):
                 return value
     return None
 
 
 def _candidates(text: str) -> list[str]:
-    fences = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
+    fences = [(m[1].lower(), m[2]) for m in islice(_FENCE.finditer(text), _MAX_STARTS)]
     found = [body for lang, body in fences if lang in _JSON_FENCES]
     found += [body for lang, body in fences if lang not in _JSON_FENCES]
     found.append(text)
@@ -69,12 +84,12 @@ def _starts(text: str) -> list[int]:
     return braces or [m.start() for m in islice(re.finditer(r"\[", text), _MAX_STARTS)]
 
 
-def _first_value(text: str, start: int) -> str:
+def _first_value(text: str, start: int) -> tuple[str, int]:
     """`text[start:]` up to the bracket that closes the one at `start` (quote-aware), or up
-    to where it nests deeper than _MAX_DEPTH or grows past _MAX_CHARS: json_repair then
-    closes what is open there, as for an answer cut off by max_tokens."""
+    to where it nests deeper than _MAX_DEPTH or grows past _MAX_CHARS (json_repair then
+    closes what is open there, as for an answer cut off by max_tokens); and its depth."""
     end = min(len(text), start + _MAX_CHARS)
-    depth, quote, escaped = 0, "", -1
+    depth, deepest, quote, escaped = 0, 0, "", -1
     for match in _SIGNIFICANT.finditer(text, start, end):
         i, c = match.start(), match.group()
         if i == escaped:
@@ -89,17 +104,18 @@ def _first_value(text: str, start: int) -> str:
         elif c in "{[":
             depth += 1
             if depth > _MAX_DEPTH:
-                return text[start:i]
+                return text[start:i], deepest
+            deepest = max(deepest, depth)
         elif c in "}]":
             depth -= 1
             if depth == 0:
-                return text[start:i + 1]
-    return text[start:end]
+                return text[start:i + 1], deepest
+    return text[start:end], deepest
 
 
-def _loads(text: str) -> Any:
+def _repair(text: str) -> Any:
     try:
-        return json_repair.loads(text)
+        return json_repair.loads(text, skip_json_loads=True)
     except Exception:  # heuristics on untrusted text: any failure means "not readable"
         return None
 

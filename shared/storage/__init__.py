@@ -36,6 +36,3 @@ def open_store(settings: Settings, signer: LinkSigner | None) -> ObjectStore:
     return FilesystemStore(settings.data_dir / "objects", signer=signer,
                            public_base_url=settings.public_base_url)
 
-
-def open_storage(settings: Settings, signer: LinkSigner) -> tuple[Tables, ObjectStore]:
-    return open_tables(settings), open_store(settings, signer)

@@ -2,7 +2,9 @@
 images, OCR, chat, batch OCR, the model list, unloading a model.
 
 Images come as uploaded bytes, base64 text or URLs (fetched through the `UrlFetcher` port:
-public addresses only); every one is judged by decoding it, never by its name.
+public addresses only); every one is judged by decoding it, never by its name
+(shared/images.py). The prompts are in shared/vision_prompts.py, reading the model's answer
+in shared/vision_answers.py; the request, the model choice and the flow are here.
 """
 
 from __future__ import annotations
@@ -12,8 +14,11 @@ import logging
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gpu_jobs.vision_models import DEFAULT_VISION_MODEL, VISION_MODELS
 from shared.access import GPU_BACKEND, Access, union
 from shared.auth import Authenticator
 from shared.concurrency import run_cpu
@@ -28,9 +33,9 @@ from shared.errors import (
 )
 from shared.gpu import GpuBackend, ModelInfo, OcrRequest, VisionChatRequest
 from shared.gpu.catalog import known_ids
+from shared.images import VISION_MAX_FILE_BYTES as MAX_FILE_BYTES
 from shared.images import VisionImage, check_image, decode_base64_image
 from shared.ports import UrlFetcher
-from shared.vision import MAX_BATCH_FILES, ComparisonRequest, check_model
 from shared.vision_answers import parse_comparison, strip_thinking
 from shared.vision_prompts import comparison_prompt
 
@@ -38,10 +43,70 @@ log = logging.getLogger("boothai.vision")
 
 T = TypeVar("T")
 
-MAX_FILE_BYTES = 10 * 1024 * 1024  # per image (seed 001)
+MAX_BATCH_FILES = 10  # seed 001
+MIN_COMPARISON_IMAGES = 2
+MAX_COMPARISON_IMAGES = 4
 
-__all__ = ["MAX_BATCH_FILES", "MAX_FILE_BYTES", "BatchItem", "ComparisonAnswer", "ComparisonRequest",
-           "ModelsView", "Vision", "VisionAnswer"]
+
+# --- the model ---------------------------------------------------------------------------------
+def check_model(model_id: str | None, default: str = DEFAULT_VISION_MODEL) -> str:
+    """The model id to use. InvalidInput (400) if unknown or unservable by this build."""
+    model_id = (model_id or "").strip() or default
+    spec = VISION_MODELS.get(model_id)
+    if spec is None:
+        known = ", ".join(sorted(s.id for s in VISION_MODELS.values() if not s.unavailable))
+        raise InvalidInput(f"unknown model {model_id!r}; available: {known}", field="model")
+    if spec.unavailable:
+        raise InvalidInput(f"model {model_id} is unavailable: {spec.unavailable}", field="model")
+    return model_id
+
+
+# --- the comparison request (seed 000) ----------------------------------------------------------
+ComparisonType = Literal["differences", "changes", "similarities"]
+OutputFormat = Literal["json", "text"]
+
+COMPARISON_EXAMPLE = {
+    "image_urls": ["https://example.com/before.jpg", "https://example.com/after.jpg"],
+    "comparison_type": "differences",
+    "output_format": "json",
+}
+
+
+class ComparisonRequest(BaseModel):
+    """`POST /api/v1/image/comparison`: 2-4 images by URL or base64 (exactly one method)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [COMPARISON_EXAMPLE]})
+
+    image_urls: list[str] | None = Field(
+        None, description="2-4 http(s) image URLs (public addresses only)")
+    image_base64_list: list[str] | None = Field(
+        None, description="2-4 base64-encoded images (a data: URL prefix is accepted)")
+    comparison_type: ComparisonType = Field(
+        "differences", description="differences | changes (a sequence, in order) | similarities")
+    output_format: OutputFormat = Field("json", description="json (structured) | text (prose)")
+    prompt: str | None = Field(
+        None, max_length=4000, description="Extra instruction added to the comparison prompt")
+    max_tokens: int = Field(2048, ge=1, le=8192, description="Most tokens to generate")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy (deterministic)")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Top-p sampling, used when temperature > 0")
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Seed for reproducible sampling")
+    min_pixels: int = Field(65536, ge=784, le=16_777_216,
+                            description="Fewest pixels per image after resizing")
+    max_pixels: int = Field(4194304, ge=784, le=16_777_216,
+                            description="Most pixels per image after resizing")
+    model: str | None = Field(None, description="Vision model id (default: qwen3_vl_2b)")
+
+    @model_validator(mode="after")
+    def _one_method_2_to_4_images(self) -> ComparisonRequest:
+        if (self.image_urls is None) == (self.image_base64_list is None):
+            raise ValueError("Provide exactly one of image_urls or image_base64_list")
+        images = self.image_urls if self.image_urls is not None else self.image_base64_list
+        if not MIN_COMPARISON_IMAGES <= len(images or []) <= MAX_COMPARISON_IMAGES:
+            raise ValueError(
+                f"Number of images must be between {MIN_COMPARISON_IMAGES} and {MAX_COMPARISON_IMAGES}")
+        if self.min_pixels > self.max_pixels:
+            raise ValueError("min_pixels must not exceed max_pixels")
+        return self
 
 
 @dataclass(frozen=True)
@@ -130,7 +195,8 @@ class Vision:
                  metadata["processing_time"])
         if request.output_format == "text":
             return ComparisonAnswer(True, {"text": strip_thinking(answer.text)}, None, metadata)
-        parsed = parse_comparison(answer.text, num_images=len(images))
+        # Bounded, but up to a second on a hostile answer: off the event loop.
+        parsed = await run_cpu(lambda: parse_comparison(answer.text, num_images=len(images)))
         metadata["parsed"] = parsed.result is not None
         if parsed.result is not None:
             return ComparisonAnswer(True, parsed.result, None, metadata)
@@ -155,9 +221,7 @@ class Vision:
     # -- one image ----------------------------------------------------------------------------------
     async def ocr(self, image: bytes, *, model: str | None, language: str | None,
                   max_tokens: int) -> VisionAnswer:
-        model_id = check_model(model, self.default_model)
-        await self._require_backend()
-        info = await _checked(_bounded(image), "the file")
+        model_id, info = await self._one_image(image, model)
         started = time.perf_counter()
         answer = await self.gpu.vision_ocr(
             OcrRequest(model_id=model_id, image=image, language=language, max_tokens=max_tokens),
@@ -166,15 +230,20 @@ class Vision:
 
     async def chat(self, image: bytes, *, prompt: str, model: str | None, temperature: float,
                    max_tokens: int) -> VisionAnswer:
-        model_id = check_model(model, self.default_model)
-        await self._require_backend()
-        info = await _checked(_bounded(image), "the file")
+        model_id, info = await self._one_image(image, model)
         started = time.perf_counter()
         answer = await self.gpu.vision_chat(
             VisionChatRequest(model_id=model_id, images=[image], prompt=prompt,
                               max_tokens=max_tokens, temperature=temperature),
             timeout=self.settings.vision_timeout_seconds)
         return VisionAnswer(strip_thinking(answer.text), model_id, _elapsed(started), info)
+
+    async def _one_image(self, image: bytes, model: str | None) -> tuple[str, VisionImage]:
+        """The model to use and what the image is, in the order a caller's mistakes are
+        named: the model, then the backend, then the file."""
+        model_id = check_model(model, self.default_model)
+        await self._require_backend()
+        return model_id, await _checked(_bounded(image), "the file")
 
     async def batch_ocr(self, files: list[tuple[str, bytes]], *, model: str | None,
                         language: str | None, max_tokens: int) -> tuple[str, list[BatchItem]]:
@@ -201,8 +270,6 @@ class Vision:
 
     # -- models -------------------------------------------------------------------------------------
     async def models(self) -> ModelsView:
-        from gpu_jobs.vision_models import VISION_MODELS
-
         listing = await self.gpu.models()
         return ModelsView(
             available=[m for m in listing.available if m.id in VISION_MODELS],

@@ -51,6 +51,12 @@ def background(width: int = 1200, height: int = 800, color=(30, 60, 160)) -> byt
     return out.getvalue()
 
 
+def solid_png(width: int = 16, height: int = 16, color=(120, 60, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, format="PNG")
+    return out.getvalue()
+
+
 def png_with_alpha(width: int = 800, height: int = 1000) -> bytes:
     """What the booth sends after its own AI background removal: transparent surroundings."""
     img = Image.new("RGBA", (width, height), (0, 0, 0, 0))

@@ -1,4 +1,4 @@
-"""shared.vision: the comparison request (2-4 images, exactly one way of sending them) and the
+"""shared.usecases.vision: the comparison request (2-4 images, exactly one way of sending them) and the
 choice of model."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.errors import InvalidInput
-from shared.vision import ComparisonRequest, check_model
+from shared.usecases.vision import ComparisonRequest, check_model
 
 # --- the request ---------------------------------------------------------------------------------
 PNG_B64 = "aGVsbG8="
@@ -18,7 +18,6 @@ def test_comparison_request_defaults_follow_the_seed() -> None:
     assert (req.comparison_type, req.output_format, req.max_tokens, req.temperature, req.top_p,
             req.min_pixels, req.max_pixels, req.seed) == (
         "differences", "json", 2048, 0.0, 1.0, 65536, 4194304, None)
-    assert req.num_images == 2
 
 
 @pytest.mark.parametrize(("body", "message"), [
