@@ -205,6 +205,41 @@ def test_configure_local_slot_copy_link_and_try_it(page: Page, service: Service,
     slot.screenshot(path=shots / "04b_try_it_card.png")
 
 
+def test_slot_hints_come_from_the_servers_rules(page: Page, service: Service, shots) -> None:
+    """The card renders the tab's `requirements` (shared/slot_rules.py): a Gemini background
+    may be words alone, a Local one needs the picture, and Turbotext's face swap reads no
+    prompt, so its prompt box is hidden."""
+    open_tab(page, "gemini")
+    slot = card(page, "gemini", 4)
+    slot.locator('[data-bind="type"]').select_option("background")
+    hint = slot.locator(".hint")
+    expect(hint).to_have_text("Needs a reference image or a prompt describing the background.")
+    slot.locator('[data-bind="prompt"]').fill("a snowy pine forest at dusk")
+    expect(hint).to_be_hidden()
+    slot.locator('[data-bind="enabled"]').check()
+    slot.locator(".save").click()
+    expect(slot.locator(".card-foot .msg")).to_have_text("Saved")
+    saved = service.slot("gemini", 4)
+    assert saved["enabled"] and not saved["has_reference"] and saved["problem"] is None
+    slot.scroll_into_view_if_needed()
+    slot.screenshot(path=shots / "09_text_only_background.png")
+
+    open_tab(page, "local")
+    local = card(page, "local", 9)
+    local.locator('[data-bind="type"]').select_option("background")
+    expect(local.locator(".hint")).to_have_text("Needs a reference image before it can run.")
+    expect(local.locator('[data-bind="prompt"]')).to_be_hidden()  # a chroma key reads no words
+
+    open_tab(page, "turbotext")
+    swap = card(page, "turbotext", 2)
+    swap.locator('[data-bind="type"]').select_option("face_swap")
+    expect(swap.locator('[data-bind="prompt"]')).to_be_hidden()
+    expect(swap.locator(".ref")).to_be_visible()
+    swap.locator('[data-bind="type"]').select_option("prompt")
+    expect(swap.locator('[data-bind="prompt"]')).to_be_visible()
+    expect(swap.locator(".ref")).to_be_hidden()  # generate_image2image reads no reference
+
+
 def test_try_it_shows_the_error_text(browser: Browser, service: Service) -> None:
     # Background chosen but no background image yet: the server says why it cannot run.
     assert service.api("PUT", "/api/slots/local/3", json={"type": "background"}).status_code == 200
