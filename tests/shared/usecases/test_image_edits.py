@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import InvalidInput, ModelNotReady, PayloadTooLarge
+from shared.errors import InvalidInput, ModelNotReady, PayloadTooLarge, Unauthorized
 from shared.gpu import EditRequest
 from shared.gpu.off import OffGpuBackend
 from shared.usecases.image_edits import MAX_IMAGE_BYTES, EditParameters, ImageEdits, UploadedImage
@@ -65,3 +65,19 @@ async def test_backend_off_is_model_not_ready(services):
     with pytest.raises(ModelNotReady):
         await edits.ready()
     assert await services.image_edits.ready() == "inprocess"
+
+
+async def test_the_api_functions_build_no_signer_store_or_providers(tmp_path, gpu):
+    """The images and vision Lambdas get no signing key (template.yaml): nothing they build
+    may need one."""
+    from shared.config import Settings
+    from shared.services import build_services
+
+    services = build_services(Settings(data_dir=tmp_path / "d", enabled_providers=["local"]),
+                              gpu=gpu)
+    await services.image_edits.ready()
+    await services.vision.models()
+    with pytest.raises(Unauthorized):  # API-key auth: tables only
+        await services.auth.api_client("Bearer bth_unknown", "10.0.0.9")
+    built = set(services.__dict__)
+    assert {"signer", "store", "providers", "pipeline"}.isdisjoint(built), built
