@@ -37,7 +37,6 @@ def slot_json(view: SlotView) -> dict[str, Any]:
         "reference_url": f"{api}/reference" if slot.reference_key else None,
         "upload_url": view.upload_url,
         "problem": problem.message if problem else None,
-        "problem_code": problem.code if problem else None,
         "updated_at": slot.updated_at,
     }
 

@@ -14,14 +14,17 @@ router = APIRouter(tags=["health"])
 @router.get("/health", summary="Service health")
 async def health(health: Health) -> JSONResponse:
     report = await health.check()
-    loaded = list(report.gpu.get("loaded_models", []))  # type: ignore[call-overload]
+    gpu = {"backend": report.gpu_backend, "ready": report.gpu_ready, "reason": report.gpu_reason,
+           "loaded_models": report.loaded_models}
+    if report.models_error:
+        gpu["models_error"] = report.models_error
     body = {
         "status": "ok" if report.healthy else "degraded",
         "storage": report.storage,
         "checks": report.checks,
         "providers": report.providers,
-        "gpu": report.gpu,
-        "models_loaded": len(loaded),
-        "loaded_models": loaded,
+        "gpu": gpu,
+        "models_loaded": len(report.loaded_models),
+        "loaded_models": report.loaded_models,
     }
     return JSONResponse(body, status_code=200 if report.healthy else 503)

@@ -28,12 +28,12 @@ async def turbotext_hook(
     t: Annotated[str | None, Query(max_length=128)] = None,
 ) -> dict[str, bool]:
     webhooks.check_token(job_id, t)
-    body = b""
+    body = bytearray()
     async for chunk in request.stream():  # bounded: one byte past the limit says "too large"
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             break
-    await webhooks.turbotext(job_id, t, body)
+    await webhooks.turbotext(job_id, t, bytes(body))
     return {"ok": True}
 
 

@@ -48,5 +48,4 @@ def reference(tenant: str, provider: str, index: int, mime: str) -> str:
 
 
 def provider_input(tenant: str, job_id: str, mime: str) -> str:
-    ext = "png" if mime == "image/png" else "jpg"
-    return f"{INPUTS}{tenant}/{job_id}.{ext}"
+    return f"{INPUTS}{tenant}/{job_id}.{extension_for(mime)}"

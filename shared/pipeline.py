@@ -20,7 +20,6 @@ import re
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from shared import object_keys
 from shared.access import Access, Level, union
@@ -59,7 +58,6 @@ from shared.repository import Repository
 from shared.slot_rules import slot_problem
 
 log = logging.getLogger("boothai.pipeline")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -106,8 +104,6 @@ class BoothPipeline:
         deadline: BoothDeadline,
         source: JobSource = JobSource.BOOTH,
     ) -> BoothAnswer:
-        answer_by = deadline.answer_by
-
         # 1. Check the slot can run
         attempts = self._providers_for(slot, check_enabled=source is JobSource.BOOTH)
 
@@ -123,14 +119,14 @@ class BoothPipeline:
                   slot_index=slot.index, source=source, type=slot.type, created_at=now)
         original_mime = sniff_mime(upload) or photo.mime
         job.original_key = object_keys.original(slot.tenant, job.job_id, now, original_mime)
-        await self._within(answer_by, self._put(job.original_key, upload, original_mime),
-                           what="storing the photo")
-        reference = await self._within(answer_by, self._reference(slot),
-                                       what="loading the reference image")
+        async with deadline.storage_within("storing the photo"):
+            await self._put(job.original_key, upload, original_mime)
+        async with deadline.storage_within("loading the reference image"):
+            reference = await self._reference(slot)
         # The job is written once, already running: the original is safe at this point, and
         # a restart that finds it running closes it as failed and trashes the original.
         job.status, job.started_at = JobStatus.RUNNING, time.time()
-        await self._record_running(job, answer_by)
+        await self._record_running(job, deadline)
 
         # 4. Run the provider, then the fallback one, under the deadline
         result, error = await self._attempt_all(job, slot, attempts, photo, reference,
@@ -226,20 +222,19 @@ class BoothPipeline:
                                  f"{provider.name} returned a broken image") from None
 
     async def _succeed(self, job: Job, result: ProviderImage, deadline: BoothDeadline) -> BoothAnswer:
-        answer_by = deadline.answer_by
         mime = sniff_mime(result.data) or result.mime
         job.result_key = object_keys.result(job.tenant, job.job_id, job.created_at, mime)
         job.status, job.finished_at = JobStatus.DONE, time.time()
         job.total_ms = deadline.elapsed_ms()
         try:
-            await self._within(answer_by, self._put(job.result_key, result.data, mime),
-                               what="storing the result")
+            async with deadline.storage_within("storing the result"):
+                await self._put(job.result_key, result.data, mime)
         except StorageUnavailable as exc:
             # The guest still gets the photo; the job says why the result is not kept.
             log.warning("job %s: result not stored: %s", job.job_id, exc)
             job.result_key, job.reason = None, "result_not_stored"
         # The guest gets the photo even if closing the job is slow; it completes after.
-        await self._finish_soon(self.repo.put_job(job), answer_by)
+        await self._finish_soon(self.repo.put_job(job), deadline)
         self._record(job)
         return BoothAnswer(result.data, mime, job)
 
@@ -249,7 +244,7 @@ class BoothPipeline:
             "deadline" if isinstance(error, DeadlineExceeded) else "error"
         )
         job.total_ms = deadline.elapsed_ms()
-        await self._finish_soon(self._close_failed(job), deadline.answer_by)
+        await self._finish_soon(self._close_failed(job), deadline)
         self._record(job)
 
     async def _close_failed(self, job: Job) -> None:
@@ -261,15 +256,17 @@ class BoothPipeline:
 
     @staticmethod
     def _record(job: Job) -> None:
-        record(job)
+        record_job(job_id=job.job_id, tenant=job.tenant, provider=str(job.provider),
+                   status=str(job.status), reason=job.reason, total_ms=job.total_ms)
 
-    async def _record_running(self, job: Job, answer_by: float) -> None:
+    async def _record_running(self, job: Job, deadline: BoothDeadline) -> None:
         """Write the job as running. When the table is down or too slow for the window the
         booth gets 503, and the job must not stay `running`: once the (late) write has landed
         or failed, close it as failed and trash the original."""
         write = asyncio.ensure_future(self.repo.put_job(job))
         try:
-            await self._within(answer_by, asyncio.shield(write), what="recording the job")
+            async with deadline.storage_within("recording the job"):
+                await asyncio.shield(write)
         except StorageUnavailable:
             job.status, job.reason, job.finished_at = JobStatus.FAILED, "storage_unavailable", time.time()
 
@@ -284,18 +281,10 @@ class BoothPipeline:
             raise
 
     # -- plumbing --------------------------------------------------------------------------------
-    @staticmethod
-    async def _within(answer_by: float, work: Awaitable[T], *, what: str) -> T:
-        try:
-            async with asyncio.timeout(max(0.0, answer_by - time.monotonic())):
-                return await work
-        except TimeoutError:
-            raise StorageUnavailable(f"storage too slow while {what}") from None
-
-    async def _finish_soon(self, work: Awaitable[None], answer_by: float) -> None:
+    async def _finish_soon(self, work: Awaitable[None], deadline: BoothDeadline) -> None:
         """Run bookkeeping; wait for it while the window allows, then let it finish alone."""
         task = self._spawn(work)
-        await asyncio.wait([task], timeout=max(0.0, answer_by - time.monotonic()))
+        await asyncio.wait([task], timeout=deadline.left())
 
     def _spawn(self, work: Awaitable[None]) -> asyncio.Task:
         task = asyncio.ensure_future(work)
@@ -340,8 +329,3 @@ async def close_failed(job: Job, *, store: ObjectStore, repo: Repository) -> Non
         except NotFound:
             pass
     await repo.put_job(job)
-
-
-def record(job: Job) -> None:
-    record_job(job_id=job.job_id, tenant=job.tenant, provider=str(job.provider),
-               status=str(job.status), reason=job.reason, total_ms=job.total_ms)

@@ -122,15 +122,19 @@ class Repository:
                                                    **slot.to_item()})
         return slot
 
-    async def slot_by_token(self, token: str) -> Slot | None:
+    async def open_link(self, token: str) -> tuple[Slot, Tenant] | None:
+        """The slot behind an upload link and its account, or None for an unknown link."""
         if not token or len(token) > 128:
             return None
-        def resolve() -> dict | None:  # both reads in one worker-thread hop
-            link = self.tables.get("lookups", f"slot#{token}", "-")
-            return link and self.tables.get("slots", link["tenant"], link["slot"])
 
-        item = await self._run(resolve)
-        return Slot.from_item(item) if item else None
+        def resolve() -> tuple[dict, dict] | None:  # all three reads in one worker-thread hop
+            link = self.tables.get("lookups", f"slot#{token}", "-")
+            slot = link and self.tables.get("slots", link["tenant"], link["slot"])
+            tenant = slot and self.tables.get("tenants", "tenant", link["tenant"])
+            return (slot, tenant) if slot and tenant else None
+
+        found = await self._run(resolve)
+        return (Slot.from_item(found[0]), _tenant(found[1])) if found else None
 
     # -- jobs ------------------------------------------------------------------------------------
     async def put_job(self, job: Job) -> None:

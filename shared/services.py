@@ -179,10 +179,6 @@ class Services:
         return Repository(self.tables)
 
     @cached_property
-    def api_keys(self) -> ApiKeys:
-        return ApiKeys(self.tables)
-
-    @cached_property
     def interrupted_jobs(self) -> InterruptedJobs:
         access = InterruptedJobs.ACCESS
         return InterruptedJobs(repo=Repository(self._tables_for(access, "InterruptedJobs")),

@@ -58,10 +58,10 @@ class BoothIngest:
         """The slot behind an upload link; NotFound for an unknown one."""
         deadline = BoothDeadline.from_arrival(received_at, self.settings)
         async with deadline.storage_within("looking up the upload link"):
-            slot = await self.repo.slot_by_token(token)
-            tenant = await self.repo.get_tenant(slot.tenant) if slot is not None else None
-        if slot is None or tenant is None:
+            found = await self.repo.open_link(token)
+        if found is None:
             raise NotFound("unknown upload link")
+        slot, tenant = found
         return BoothVisit(slot=slot, tenant=tenant, deadline=deadline)
 
     async def admit(self, visit: BoothVisit, password: str, client: str) -> Admitted:

@@ -154,23 +154,20 @@ class OperatorConsole:
                         settings: SlotSettings) -> Slot:
         slot = await self.slot(tenant, provider, index)
         impl = self._usable(slot.provider)
-        if settings.type is not None and settings.type not in impl.capabilities:
-            supported = ", ".join(sorted(impl.capabilities)) or "nothing"
-            note = f" ({impl.types_note})" if impl.types_note else ""
-            raise InvalidInput(f"{impl.label} does {supported}, not {settings.type}{note}",
-                               field="type")
         slot.type = settings.type
         slot.prompt = settings.prompt.strip()
         slot.enabled = settings.enabled
         slot.fallback_to_original = settings.fallback_to_original
         slot.fallback_provider = settings.fallback_provider
         slot.model = settings.model or None
+        problem = slot_problem(slot, impl.capabilities, impl.label)
+        if problem and problem.code == "unsupported_type":  # refused whether enabled or not
+            note = f" ({impl.types_note})" if impl.types_note else ""
+            raise InvalidInput(problem.message + note, field="type")
         if slot.fallback_provider is not None:
             self._check_fallback(slot)
-        if slot.enabled:
-            problem = slot_problem(slot, impl.capabilities, impl.label)
-            if problem:
-                raise InvalidInput(f"cannot enable: {problem.message}", field=problem.field)
+        if slot.enabled and problem:
+            raise InvalidInput(f"cannot enable: {problem.message}", field=problem.field)
         if slot.type is not None:
             impl.check_slot(slot)
         return await self.repo.save_slot(slot)

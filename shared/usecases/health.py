@@ -4,7 +4,7 @@ never raises; no secrets (load balancers and uptime checks call it without auth)
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from shared.access import GPU_BACKEND, Access, Level, union
 from shared.concurrency import run_io
@@ -21,7 +21,11 @@ class HealthReport:
     storage: str
     checks: dict[str, str]  # "tables" / "objects" → "ok" or "unavailable (…)"
     providers: dict[str, str]  # name → "ok" or "unavailable: reason"
-    gpu: dict[str, object] = field(default_factory=dict)
+    gpu_backend: str
+    gpu_ready: bool
+    gpu_reason: str
+    loaded_models: list[str]  # seed 001: which models are in memory now
+    models_error: str | None = None  # why the listing failed, when it did
 
     @property
     def healthy(self) -> bool:
@@ -49,17 +53,18 @@ class ServiceHealth:
             "tables": await _ping(lambda: self.tables.ping("tenants")),
             "objects": await _ping(self.store.ping),
         }
-        gpu: dict[str, object] = {"backend": self.settings.gpu_backend}
         ready, reason = await self.gpu.ready()
-        gpu.update(ready=ready, reason=reason)
-        try:  # seed 001: which models are in memory now
-            gpu["loaded_models"] = list((await self.gpu.models()).loaded)
+        loaded: list[str] = []
+        models_error = None
+        try:
+            loaded = list((await self.gpu.models()).loaded)
         except Exception as exc:  # health reports, it never raises
-            gpu["loaded_models"] = []
-            gpu["models_error"] = exc.__class__.__name__
+            models_error = exc.__class__.__name__
         providers = {str(n): "ok" for n in self.providers.providers}
         providers.update({str(n): f"unavailable: {r}" for n, r in self.providers.unavailable.items()})
-        return HealthReport(self.settings.storage, checks, providers, gpu)
+        return HealthReport(storage=self.settings.storage, checks=checks, providers=providers,
+                            gpu_backend=self.settings.gpu_backend, gpu_ready=ready,
+                            gpu_reason=reason, loaded_models=loaded, models_error=models_error)
 
 
 async def _ping(ping) -> str:

@@ -12,7 +12,7 @@ async def test_health_reports_storage_providers_and_gpu(services):
     report = await services.health.check()
     assert report.healthy and report.checks == {"tables": "ok", "objects": "ok"}
     assert report.providers == {"local": "ok", "qwen": "ok"}
-    assert report.gpu["ready"] is True and report.gpu["loaded_models"] == []
+    assert report.gpu_ready is True and report.loaded_models == []
 
 
 async def test_health_says_degraded_when_a_store_is_down(services, tmp_path):
