@@ -28,6 +28,10 @@ from shared import errors as e
 
 log = logging.getLogger("boothai.http")
 
+# Scope key set by functions/body_limits.BodyLimit: the body was refused by size, unread;
+# the route renders this PayloadTooLarge before parsing or authenticating anything.
+BODY_REFUSED = "boothai.body_refused"
+
 STATUS: dict[type[e.BoothaiError], int] = {
     e.InvalidInput: 422,
     e.Unauthorized: 401,
@@ -101,7 +105,8 @@ class ErrorRoute(APIRoute):
         """An unexpected exception; None lets it propagate (the server answers 500)."""
         return None
 
-    def _answer(self, request: Request, exc: e.BoothaiError) -> Response:
+    def answer(self, request: Request, exc: e.BoothaiError) -> Response:
+        """This surface's answer to `exc` (also used for a body refused before routing)."""
         status = self.status(exc)
         if status >= 500:
             log.warning("%s %s → %d: %s", request.method, request.url.path, status,
@@ -117,10 +122,13 @@ class ErrorRoute(APIRoute):
         inner = super().get_route_handler()
 
         async def handler(request: Request) -> Response:
+            refused = request.scope.get(BODY_REFUSED)
+            if isinstance(refused, e.PayloadTooLarge):
+                return self.answer(request, refused)
             try:
                 return await inner(request)
             except e.BoothaiError as exc:
-                return self._answer(request, exc)
+                return self.answer(request, exc)
             except RequestValidationError as exc:
                 response = self.render_invalid(*validation_problem(exc))
                 if response is None:

@@ -27,8 +27,11 @@ from functions.lambda_entry import make_handler
 from shared.gpu import ModelInfo
 from shared.usecases.vision import (
     COMPARISON_EXAMPLE,
+    DEFAULT_MAX_PIXELS,
     MAX_BATCH_FILES,
     MAX_FILE_BYTES,
+    PIXELS_HIGH,
+    PIXELS_LOW,
     ComparisonRequest,
     Vision,
 )
@@ -186,6 +189,11 @@ _FILE_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+MaxPixels = Annotated[int, Form(ge=PIXELS_LOW, le=PIXELS_HIGH,
+                                description="Most pixels per image the model sees (seed 000's "
+                                            "default); fewer is faster")]
+
+
 def _language(form: str | None, query: str | None) -> str | None:
     value = (form if form is not None else query) or ""
     return value.strip() or None
@@ -205,10 +213,11 @@ async def ocr(
     model_q: ModelQuery = None,
     language_q: LanguageQuery = None,
     max_tokens: OcrTokens = 2048,
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
 ) -> dict[str, Any]:
     lang = _language(language, language_q)
     answer = await vision.ocr(await _read(file), model=model if model is not None else model_q,
-                              language=lang, max_tokens=max_tokens)
+                              language=lang, max_tokens=max_tokens, max_pixels=max_pixels)
     size = [answer.image.width, answer.image.height] if answer.image else None
     return {"text": answer.text, "model": answer.model, "processing_time": answer.seconds,
             "image_size": size, "language": lang}
@@ -232,9 +241,11 @@ async def chat(
     model: ModelForm = None,
     temperature: Annotated[float, Form(ge=0.0, le=1.0, description="0 = greedy")] = 0.7,
     max_tokens: Annotated[int, Form(ge=1, le=8192, description="Most tokens to generate")] = 512,
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
 ) -> dict[str, Any]:
     answer = await vision.chat(await _read(file), prompt=prompt, model=model,
-                               temperature=temperature, max_tokens=max_tokens)
+                               temperature=temperature, max_tokens=max_tokens,
+                               max_pixels=max_pixels)
     return {"response": answer.text, "model": answer.model, "processing_time": answer.seconds,
             "prompt": prompt}
 
@@ -264,13 +275,14 @@ async def batch_ocr(
     model_q: ModelQuery = None,
     language_q: LanguageQuery = None,
     max_tokens: OcrTokens = 2048,
+    max_pixels: MaxPixels = DEFAULT_MAX_PIXELS,
 ) -> dict[str, Any]:
     # One file past the limit is enough for the use case to refuse the batch.
     named = [(f.filename or f"file{i}", await _read(f))
              for i, f in enumerate(files[:MAX_BATCH_FILES + 1], 1)]
     model_id, items = await vision.batch_ocr(named, model=model if model is not None else model_q,
                                              language=_language(language, language_q),
-                                             max_tokens=max_tokens)
+                                             max_tokens=max_tokens, max_pixels=max_pixels)
     results = [{"filename": i.filename, "text": i.text, "processing_time": i.seconds,
                 "status": "error" if i.error else "success", **({"error": i.error} if i.error else {})}
                for i in items]

@@ -70,34 +70,14 @@ class QwenVLChatRunner(TransformersRunner):
         if temperature < 0 or not 0 < top_p <= 1:
             raise InvalidRequest("temperature must be >= 0 and top_p in (0, 1]")
         pil = [decode_image(data, index=i) for i, data in enumerate(images)]
-        content: list[dict[str, Any]] = [{"type": "image", "image": img} for img in pil]
-        content.append({"type": "text", "text": prompt})
-        messages = [{"role": "user", "content": content}]
         self.load()
-        processor_kwargs: dict[str, Any] = {}
-        if min_pixels is not None or max_pixels is not None:
-            size = dict(self._processor.image_processor.size)
-            if min_pixels is not None:
-                size["shortest_edge"] = int(min_pixels)
-            if max_pixels is not None:
-                size["longest_edge"] = int(max_pixels)
-            if size["shortest_edge"] > size["longest_edge"]:
-                raise InvalidRequest("min_pixels must not exceed max_pixels")
-            processor_kwargs["size"] = size
         gen: dict[str, Any] = {"max_new_tokens": int(max_tokens)}
         if temperature > 0:
             gen.update(do_sample=True, temperature=float(temperature), top_p=float(top_p))
         else:
             gen.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         with self._lock, torch.inference_mode():
-            inputs = self._processor.apply_chat_template(
-                messages,
-                tokenize=True,
-                add_generation_prompt=True,
-                return_dict=True,
-                return_tensors="pt",
-                processor_kwargs=processor_kwargs,
-            ).to(self.device)
+            inputs = self._encode(pil, prompt, min_pixels=min_pixels, max_pixels=max_pixels)
             if gen["do_sample"]:
                 torch.manual_seed(resolve_seed(seed))
             output = self._model.generate(**inputs, **gen)
@@ -107,6 +87,40 @@ class QwenVLChatRunner(TransformersRunner):
             )[0]
         return text.strip()
 
-    def ocr(self, image: bytes, language: str | None = None, max_tokens: int = 2048) -> str:
+    def encode(self, images: list[bytes], prompt: str, *, min_pixels: int | None = None,
+               max_pixels: int | None = None) -> Any:
+        """The model's inputs for `prompt` about `images` (what `chat` generates from)."""
+        pil = [decode_image(data, index=i) for i, data in enumerate(images)]
+        self.load()
+        with self._lock:
+            return self._encode(pil, prompt, min_pixels=min_pixels, max_pixels=max_pixels)
+
+    def _encode(self, pil: list[Any], prompt: str, *, min_pixels: int | None,
+                max_pixels: int | None) -> Any:
+        content: list[dict[str, Any]] = [{"type": "image", "image": img} for img in pil]
+        content.append({"type": "text", "text": prompt})
+        processor_kwargs: dict[str, Any] = {}
+        if min_pixels is not None or max_pixels is not None:
+            # Counts of pixels per image, although transformers names them edges.
+            size = dict(self._processor.image_processor.size)
+            if min_pixels is not None:
+                size["shortest_edge"] = int(min_pixels)
+            if max_pixels is not None:
+                size["longest_edge"] = int(max_pixels)
+            if size["shortest_edge"] > size["longest_edge"]:
+                raise InvalidRequest("min_pixels must not exceed max_pixels")
+            processor_kwargs["size"] = size
+        return self._processor.apply_chat_template(
+            [{"role": "user", "content": content}],
+            tokenize=True,
+            add_generation_prompt=True,
+            return_dict=True,
+            return_tensors="pt",
+            processor_kwargs=processor_kwargs,
+        ).to(self.device)
+
+    def ocr(self, image: bytes, language: str | None = None, max_tokens: int = 2048,
+            max_pixels: int | None = None) -> str:
         """The text in `image` (greedy); `language` is a hint added to the prompt."""
-        return self.chat([image], ocr_prompt(language), max_tokens=max_tokens, temperature=0.0)
+        return self.chat([image], ocr_prompt(language), max_tokens=max_tokens, temperature=0.0,
+                         max_pixels=max_pixels)

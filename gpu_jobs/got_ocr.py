@@ -41,10 +41,13 @@ class GotOcrRunner(TransformersRunner):
         image: bytes,
         language: str | None = None,
         max_tokens: int = MAX_NEW_TOKENS,
+        max_pixels: int | None = None,
         *,
         formatted: bool = False,
     ) -> str:
-        """The text in `image`. GOT-OCR takes no language hint (it reads what it sees);
+        """The text in `image`. GOT-OCR takes no language hint (it reads what it sees), and
+        no pixel bound: its processor resizes every image to the model's fixed input size, so
+        its vision tokens are a constant (`_num_image_tokens`) whatever `max_pixels` says.
         `formatted=True` asks for markdown/LaTeX-style output."""
         pil = decode_image(image)
         self.load()

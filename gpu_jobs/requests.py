@@ -102,6 +102,7 @@ class OcrRequest:
     image: bytes
     language: str | None = None
     max_tokens: int = 2048
+    max_pixels: int | None = None  # bounds a Qwen-VL model's vision tokens; GOT-OCR's are fixed
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,8 @@ def vision_chat(runner: VisionRunner, request: VisionChatRequest) -> TextAnswer:
 
 def vision_ocr(runner: VisionRunner, request: OcrRequest) -> TextAnswer:
     _check_model(runner, request.model_id)
-    text = runner.ocr(request.image, request.language, max_tokens=request.max_tokens)
+    text = runner.ocr(request.image, request.language, max_tokens=request.max_tokens,
+                      max_pixels=request.max_pixels)
     return TextAnswer(text=text)
 
 

@@ -75,7 +75,8 @@ class VisionRunner(Protocol):
         max_pixels: int | None = None,
     ) -> str: ...
 
-    def ocr(self, image: bytes, language: str | None = None, max_tokens: int = 2048) -> str: ...
+    def ocr(self, image: bytes, language: str | None = None, max_tokens: int = 2048,
+            max_pixels: int | None = None) -> str: ...
 
 
 def get_spec(model_id: str) -> VisionModelSpec:

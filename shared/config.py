@@ -18,7 +18,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BOOTHAI_", extra="ignore")
+    # populate_by_name: tests pass `Settings(lambda_function_name=…)` as for any other field.
+    model_config = SettingsConfigDict(env_prefix="BOOTHAI_", extra="ignore", populate_by_name=True)
 
     # --- storage -------------------------------------------------------------------------
     storage: Literal["embedded", "aws"] = "embedded"
@@ -51,6 +52,11 @@ class Settings(BaseSettings):
     # The image-edit and vision APIs take several files per request (10 × 10 MB per their
     # specs); every other route keeps max_upload_mb.
     max_api_request_mb: float = 101.0
+    # Set by the Lambda runtime in every function's environment. On Lambda a Function URL
+    # passes at most 6 MB per request and per response (functions/body_limits.py).
+    lambda_function_name: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BOOTHAI_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_NAME"))
 
     # --- vision API ----------------------------------------------------------------------------
     vision_default_model: str = "qwen3_vl_2b"
@@ -119,6 +125,10 @@ class Settings(BaseSettings):
     def answer_budget_seconds(self) -> float:
         """Seconds from request arrival until the answer must be on its way."""
         return max(0.5, self.booth_window_seconds - self.booth_safety_margin_seconds)
+
+    @property
+    def on_lambda(self) -> bool:
+        return bool(self.lambda_function_name)
 
     @property
     def max_upload_bytes(self) -> int:

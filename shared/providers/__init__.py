@@ -45,6 +45,20 @@ class ProviderRegistry:
     def unavailable_reason(self, name: ProviderName) -> str:
         return self.unavailable.get(name, "not enabled")
 
+    def problem(self, name: ProviderName) -> str | None:
+        """Why `name` cannot process photos in this deployment now (not enabled, not
+        installed, or its setup: a key, a GPU backend, a public URL), or None when it can.
+        The one answer that /health, the operator's tabs and slot save all give."""
+        provider = self.providers.get(name)
+        if provider is None:
+            return self.unavailable_reason(name)
+        return provider.setup_problem()
+
+    def states(self) -> dict[ProviderName, str | None]:
+        """`problem` of every enabled provider, built or not."""
+        names = [*self.providers, *(n for n in self.unavailable if n not in self.providers)]
+        return {name: self.problem(name) for name in names}
+
     async def aclose(self) -> None:
         for provider in self.providers.values():
             await provider.aclose()

@@ -115,9 +115,9 @@ class OperatorConsole:
     def tab(self, name: ProviderName) -> Tab:
         provider = self.providers.get(name)
         if provider is None:
-            return Tab(name, name.capitalize(), {}, None, self.providers.unavailable_reason(name))
+            return Tab(name, name.capitalize(), {}, None, self.providers.problem(name))
         return Tab(name, provider.label, provider.capabilities, provider.types_note,
-                   provider.setup_problem())
+                   self.providers.problem(name))
 
     def upload_base(self, request_base: str) -> str:
         """Where upload links point: the ingest function's URL when it is served apart, else

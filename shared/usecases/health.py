@@ -20,7 +20,7 @@ PING_SECONDS = 3.0
 class HealthReport:
     storage: str
     checks: dict[str, str]  # "tables" / "objects" → "ok" or "unavailable (…)"
-    providers: dict[str, str]  # name → "ok" or "unavailable: reason"
+    providers: dict[str, str]  # name → "ok" or "unavailable: reason" (ProviderRegistry.problem)
     gpu_backend: str
     gpu_ready: bool
     gpu_reason: str
@@ -60,8 +60,8 @@ class ServiceHealth:
             loaded = list((await self.gpu.models()).loaded)
         except Exception as exc:  # health reports, it never raises
             models_error = exc.__class__.__name__
-        providers = {str(n): "ok" for n in self.providers.providers}
-        providers.update({str(n): f"unavailable: {r}" for n, r in self.providers.unavailable.items()})
+        providers = {str(name): "ok" if problem is None else f"unavailable: {problem}"
+                     for name, problem in self.providers.states().items()}
         return HealthReport(storage=self.settings.storage, checks=checks, providers=providers,
                             gpu_backend=self.settings.gpu_backend, gpu_ready=ready,
                             gpu_reason=reason, loaded_models=loaded, models_error=models_error)

@@ -45,6 +45,11 @@ MAX_BATCH_FILES = 10  # seed 001
 MAX_FILE_BYTES = VISION_MAX_FILE_BYTES  # per image; callers read one byte more to tell "too large"
 MIN_COMPARISON_IMAGES = 2
 MAX_COMPARISON_IMAGES = 4
+# Seed 000's defaults, applied to every route (OCR and chat too): Qwen3-VL's processor alone
+# would let a 16 MP photo become ~16k vision tokens — minutes of GPU time for one request.
+DEFAULT_MIN_PIXELS = 65536
+DEFAULT_MAX_PIXELS = 4194304
+PIXELS_LOW, PIXELS_HIGH = 784, 16_777_216  # 28×28 … 4096×4096
 
 
 # --- the model ---------------------------------------------------------------------------------
@@ -89,9 +94,9 @@ class ComparisonRequest(BaseModel):
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy (deterministic)")
     top_p: float = Field(1.0, gt=0.0, le=1.0, description="Top-p sampling, used when temperature > 0")
     seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Seed for reproducible sampling")
-    min_pixels: int = Field(65536, ge=784, le=16_777_216,
+    min_pixels: int = Field(DEFAULT_MIN_PIXELS, ge=PIXELS_LOW, le=PIXELS_HIGH,
                             description="Fewest pixels per image after resizing")
-    max_pixels: int = Field(4194304, ge=784, le=16_777_216,
+    max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=PIXELS_LOW, le=PIXELS_HIGH,
                             description="Most pixels per image after resizing")
     model: str | None = Field(None, description="Vision model id (default: qwen3_vl_2b)")
 
@@ -162,11 +167,12 @@ class Vision:
 
     # -- comparison (seed 000) ------------------------------------------------------------------
     async def compare(self, request: ComparisonRequest) -> ComparisonAnswer:
-        # 1. Check the request against this deployment: model, backend.
+        # 1. The caller's input first (4xx): the model, then the images, decoded from base64
+        #    or fetched safely from their URLs.
         model = check_model(request.model, self.default_model)
-        await self._require_backend()
-        # 2. Gather the images: decoded from base64, or fetched safely from their URLs.
         images = await self._comparison_images(request)
+        # 2. Only then whether this deployment can serve it (503).
+        await self._require_backend()
         # 3. Ask the model.
         prompt = comparison_prompt(comparison_type=request.comparison_type,
                                    output_format=request.output_format,
@@ -219,33 +225,37 @@ class Vision:
 
     # -- one image ----------------------------------------------------------------------------------
     async def ocr(self, image: bytes, *, model: str | None, language: str | None,
-                  max_tokens: int) -> VisionAnswer:
+                  max_tokens: int, max_pixels: int | None = None) -> VisionAnswer:
         model_id, info = await self._one_image(image, model)
         started = time.perf_counter()
         answer = await self.gpu.vision_ocr(
-            OcrRequest(model_id=model_id, image=image, language=language, max_tokens=max_tokens),
+            OcrRequest(model_id=model_id, image=image, language=language, max_tokens=max_tokens,
+                       max_pixels=_pixel_cap(max_pixels)),
             timeout=self.settings.vision_timeout_seconds)
         return VisionAnswer(strip_thinking(answer.text), model_id, _elapsed(started), info)
 
     async def chat(self, image: bytes, *, prompt: str, model: str | None, temperature: float,
-                   max_tokens: int) -> VisionAnswer:
+                   max_tokens: int, max_pixels: int | None = None) -> VisionAnswer:
         model_id, info = await self._one_image(image, model)
         started = time.perf_counter()
         answer = await self.gpu.vision_chat(
             VisionChatRequest(model_id=model_id, images=[image], prompt=prompt,
-                              max_tokens=max_tokens, temperature=temperature),
+                              max_tokens=max_tokens, temperature=temperature,
+                              max_pixels=_pixel_cap(max_pixels)),
             timeout=self.settings.vision_timeout_seconds)
         return VisionAnswer(strip_thinking(answer.text), model_id, _elapsed(started), info)
 
     async def _one_image(self, image: bytes, model: str | None) -> tuple[str, VisionImage]:
-        """The model to use and what the image is, in the order a caller's mistakes are
-        named: the model, then the backend, then the file."""
+        """The model to use and what the image is. The caller's mistakes are named first
+        (the model, then the file: 4xx), and only then whether the backend can serve (503)."""
         model_id = check_model(model, self.default_model)
+        info = await _checked(image, "the file")
         await self._require_backend()
-        return model_id, await _checked(image, "the file")
+        return model_id, info
 
     async def batch_ocr(self, files: list[tuple[str, bytes]], *, model: str | None,
-                        language: str | None, max_tokens: int) -> tuple[str, list[BatchItem]]:
+                        language: str | None, max_tokens: int,
+                        max_pixels: int | None = None) -> tuple[str, list[BatchItem]]:
         """OCR of each (filename, bytes); one bad file does not sink the batch, but a model
         that cannot serve at all (ModelNotReady) does: the whole batch is a 503."""
         if len(files) > MAX_BATCH_FILES:
@@ -258,7 +268,7 @@ class Vision:
             started = time.perf_counter()
             try:
                 answer = await self.ocr(data, model=model_id, language=language,
-                                        max_tokens=max_tokens)
+                                        max_tokens=max_tokens, max_pixels=max_pixels)
             except ModelNotReady:
                 raise
             except BoothaiError as exc:
@@ -291,6 +301,16 @@ class Vision:
         if self.gpu.kind == "off":
             _, reason = await self.gpu.ready()
             raise ModelNotReady(reason or "the GPU backend is off")
+
+
+def _pixel_cap(max_pixels: int | None) -> int:
+    """The caller's bound on the pixels a model sees per image, else seed 000's default."""
+    if max_pixels is None:
+        return DEFAULT_MAX_PIXELS
+    if not PIXELS_LOW <= max_pixels <= PIXELS_HIGH:
+        raise InvalidInput(f"max_pixels must be between {PIXELS_LOW} and {PIXELS_HIGH}",
+                           field="max_pixels")
+    return max_pixels
 
 
 async def _checked(data: bytes, label: str) -> VisionImage:

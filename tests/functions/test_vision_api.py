@@ -268,6 +268,13 @@ def test_backend_off_is_503_with_the_reason(api: Api, monkeypatch) -> None:
     assert "trust_remote_code" in reasons["dots_ocr"]
     r = api.client.post("/chat", files={"file": ("a.png", RED, "image/png")})
     assert r.status_code == 503 and "GPU backend is off" in r.json()["detail"]
+    # The caller's mistakes are still theirs to fix while the GPU is off: 4xx, not 503.
+    r = api.client.post("/ocr", files={"file": ("doc.pdf", b"%PDF-1.7", "application/pdf")})
+    assert r.status_code == 415 and "not an image" in r.json()["detail"]
+    r = api.client.post("/chat", files={"file": ("a.png", RED)}, data={"max_pixels": "10"})
+    assert r.status_code == 400 and "max_pixels" in r.json()["detail"]
+    assert_envelope_error(compare(api, image_base64_list=[b64(RED), "bm90IGFuIGltYWdl"]), 415,
+                          "image 2")
 
 
 # --- auth ---------------------------------------------------------------------------------------

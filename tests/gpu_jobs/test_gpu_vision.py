@@ -63,6 +63,28 @@ def test_qwen_vl_pixel_budget_changes_the_vision_tokens(runners, photos, model_i
         runner.chat([photos[0]], "x", max_tokens=2, min_pixels=10_000, max_pixels=100)
 
 
+@pytest.mark.parametrize("model_id", ["qwen3_vl_2b", "qwen_vl_2b"])
+def test_max_pixels_bounds_what_the_model_sees(runners, model_id) -> None:
+    """A 2400×1800 photo (4.3 MP) reaches the model as at most `max_pixels` pixels of
+    patches: seed 000's default cap keeps it near 4 MP, a small cap far below."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (2400, 1800), (120, 60, 30)).save(buf, format="JPEG")
+    runner = runners[model_id]
+
+    def pixels(**bounds) -> int:
+        grid = runner.encode([buf.getvalue()], "Read the text.", **bounds)["image_grid_thw"][0]
+        patch = runner._processor.image_processor.patch_size
+        return int(grid[1] * grid[2]) * patch * patch
+
+    assert pixels(max_pixels=65536) <= 65536
+    assert 4 * 65536 < pixels(max_pixels=4194304) <= 4194304
+    assert isinstance(runner.ocr(buf.getvalue(), max_tokens=2, max_pixels=65536), str)
+
+
 @pytest.mark.parametrize("model_id", ["qwen3_vl_2b", "qwen_vl_2b", "got_ocr"])
 def test_ocr(runners, photos, model_id) -> None:
     text = runners[model_id].ocr(photos[0], "Russian", max_tokens=4)

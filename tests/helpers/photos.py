@@ -102,3 +102,13 @@ def dslr_fields(password: str) -> dict[str, str]:
         "version": "3.30.2",
         "password": password,
     }
+
+
+def noise_png(width: int, height: int, seed: int = 1) -> bytes:
+    """Random RGB noise as PNG: incompressible, about 3 bytes a pixel (a worst-case upload)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()

@@ -199,3 +199,26 @@ def test_webhook_reaches_the_waiting_request_through_dynamodb(aws, context):
 
     forged = webhook_handler(webhook_event(job_id, "forged", {}), context)
     assert forged["statusCode"] == 403
+
+
+def test_a_photo_too_large_for_lambda_gets_the_booth_setting_to_change(aws, local_slot, context,
+                                                                       monkeypatch):
+    """What the Function URL still delivers (under 6 MB of invocation, base64 body inside)
+    but the function refuses: a clear 413 naming DSLR Remote Pro's setting, nothing stored."""
+    import os
+
+    from functions import ingest
+    from functions.app import create_function_app
+    from functions.body_limits import LAMBDA_BODY_BYTES
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "boothai-IngestFunction")  # as Lambda sets it
+    handler = make_handler(create_function_app(ingest.router), "ingest", serves=(BoothIngest,))
+    token, upload_password = local_slot
+    photo = b"\xff\xd8\xff\xe0" + os.urandom(LAMBDA_BODY_BYTES)
+    event = booth_event(token, photo, upload_password)
+    assert len(json.dumps(event)) < 6 * 1024 * 1024  # AWS would hand this one to the function
+    response = handler(event, context)
+    assert response["statusCode"] == 413
+    assert response["headers"]["content-type"].startswith("text/plain")
+    assert "Max image size" in response["body"] and "2400 pixels" in response["body"]
+    assert aws.store.list("originals/") == []

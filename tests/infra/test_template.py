@@ -130,6 +130,40 @@ def test_ingest_outlasts_the_booth_window(template):
     assert template["Globals"]["Function"]["Tracing"] == "Active"
 
 
+# Time a function needs beyond the longest wait its code allows: for the APIs a cold start,
+# reading the upload, encoding and storing the answer; the booth window already counts from
+# the request's arrival, so ingest and console need only the bookkeeping drain after it.
+API_OVERHEAD_SECONDS = 30
+BOOTH_OVERHEAD_SECONDS = 5
+
+
+def test_every_function_outlasts_the_longest_wait_its_code_allows(template):
+    """A function that Lambda stops before its own timeout fires answers the client nothing
+    (a bare 502 from the Function URL) and leaves the GPU working for no one."""
+    from shared.config import Settings
+    from shared.usecases import image_edits, vision
+
+    settings = Settings()
+    longest = {
+        # /v1/images/edits waits for the GPU backend up to the API's own bound.
+        "ImagesFunction": min(image_edits.API_TIMEOUT_SECONDS, settings.modal_timeout_seconds)
+        + API_OVERHEAD_SECONDS,
+        # a batch OCRs its files one by one, each bounded; a comparison fetches, then asks.
+        "VisionFunction": max(vision.MAX_BATCH_FILES * settings.vision_timeout_seconds,
+                              settings.fetch_timeout_seconds
+                              + settings.vision_comparison_timeout_seconds)
+        + API_OVERHEAD_SECONDS,
+        "IngestFunction": template["Parameters"]["BoothWindowSeconds"]["MaxValue"]
+        + BOOTH_OVERHEAD_SECONDS,
+        # Try it runs one booth job
+        "ConsoleFunction": settings.booth_window_seconds + BOOTH_OVERHEAD_SECONDS,
+    }
+    for name, needed in longest.items():
+        timeout = template["Resources"][name]["Properties"]["Timeout"]
+        assert timeout >= needed, (name, timeout, needed)
+        assert timeout <= 900, name  # Lambda's maximum
+
+
 def test_makefile_builds_every_function(template):
     makefile = (REPO / "infra" / "Makefile").read_text()
     for name in _of_type(template, "AWS::Serverless::Function"):

@@ -42,3 +42,30 @@ async def test_a_valid_signature_never_opens_originals(services):
     exp, sig = (part.split("=", 1)[1] for part in services.signer.media_query(key, 60).split("&"))
     with pytest.raises(NotFound):
         await services.signed_media.read(key, exp=exp, sig=sig)
+
+
+async def test_every_report_of_a_provider_agrees_when_the_gpu_is_off(tmp_path):
+    """Health, the operator's tabs and slot save read one state: with the GPU backend off,
+    the GPU providers are unavailable everywhere, with the same reason."""
+    from shared.config import Settings
+    from shared.domain import ProviderName
+    from shared.errors import InvalidInput
+    from shared.services import build_services
+    from shared.usecases.console import SlotSettings
+
+    services = build_services(Settings(data_dir=tmp_path / "data", gpu_backend="off",
+                                       enabled_providers=["local", "qwen", "deepseek", "gemini"]))
+    try:
+        report = await services.health.check()
+        await services.create_tenant("acme", "operator-pass-1")
+        for name in (ProviderName.QWEN, ProviderName.DEEPSEEK, ProviderName.GEMINI):
+            tab = services.console.tab(name)
+            assert not tab.available
+            assert report.providers[str(name)] == f"unavailable: {tab.unavailable_reason}"
+            with pytest.raises(InvalidInput) as refused:
+                await services.console.save_slot("acme", str(name), 1,
+                                                 SlotSettings(type="prompt", prompt="a hat"))
+            assert tab.unavailable_reason in str(refused.value)
+        assert report.providers["local"] == "ok" and services.console.tab(ProviderName.LOCAL).available
+    finally:
+        await services.aclose()

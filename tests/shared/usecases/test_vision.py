@@ -77,7 +77,36 @@ async def test_models_are_checked_before_the_backend(services):
     answer = await vision(services, gpu).ocr(RED, model="got_ocr", language="Russian", max_tokens=9)
     assert answer.model == "got_ocr" and answer.image.width == 16
     assert gpu.requests[-1] == OcrRequest(model_id="got_ocr", image=RED, language="Russian",
-                                          max_tokens=9)
+                                          max_tokens=9, max_pixels=4194304)
+
+
+async def test_the_callers_input_is_judged_before_the_backends_readiness(services):
+    """A caller's mistake is a 4xx even while the GPU is off: the model, then the file, and
+    only then whether the backend can serve (503)."""
+    off = vision(services, OffGpuBackend())
+    with pytest.raises(UnsupportedMedia, match="not an image"):
+        await off.ocr(b"%PDF-1.7", model=None, language=None, max_tokens=5)
+    with pytest.raises(UnsupportedMedia):
+        await off.chat(b"GIF89a", prompt="?", model=None, temperature=0, max_tokens=5)
+    with pytest.raises(InvalidInput):
+        await off.compare(ComparisonRequest(image_base64_list=[b64(RED), "not base64!"]))
+    with pytest.raises(InvalidInput, match="unknown model"):
+        await off.ocr(RED, model="gpt-9", language=None, max_tokens=5)
+    with pytest.raises(ModelNotReady):
+        await off.ocr(RED, model=None, language=None, max_tokens=5)
+
+
+async def test_every_route_caps_the_pixels_a_model_sees(services):
+    """Seed 000's default (max_pixels 4194304) bounds every vision request, not only the
+    comparison: Qwen3-VL's own default would let one photo become ~16k tokens."""
+    gpu = RecordingGpu()
+    v = vision(services, gpu)
+    await v.ocr(RED, model=None, language=None, max_tokens=5)
+    await v.chat(RED, prompt="?", model=None, temperature=0, max_tokens=5)
+    await v.chat(RED, prompt="?", model=None, temperature=0, max_tokens=5, max_pixels=1048576)
+    await v.batch_ocr([("a.png", RED)], model=None, language=None, max_tokens=5)
+    await v.compare(ComparisonRequest(image_base64_list=[b64(RED), b64(BLUE)]))
+    assert [r.max_pixels for r in gpu.requests] == [4194304, 4194304, 1048576, 4194304, 4194304]
 
 
 async def test_batch_keeps_going_past_a_bad_file(services):
