@@ -3,12 +3,11 @@
 Two limits meet here:
 - the deployment's settings: BOOTHAI_MAX_UPLOAD_MB for the booth and the console,
   BOOTHAI_MAX_API_REQUEST_MB for the multi-file APIs (10 × 10 MB per their specs);
-- on AWS Lambda, the platform's: a Function URL in BUFFERED mode hands the function at most
-  6 MB of invocation payload, and a binary body travels base64-encoded inside it (4/3), so
-  about 4.5 MB of upload is all a function ever sees. Larger requests are answered by AWS
-  itself with its own 413 ("Request must be smaller than 6291456 bytes …") and never reach
-  the code, so the function refuses from LAMBDA_BODY_BYTES on, a margin below, where the
-  caller still gets an answer that says what to change.
+- on AWS Lambda, the platform's (shared/platform_limits.py): about 4.5 MB of upload is all a
+  function ever sees. Larger requests are answered by AWS itself with its own 413 ("Request
+  must be smaller than 6291456 bytes …") and never reach the code, so the function refuses
+  from LAMBDA_BODY_BYTES on, a margin below, where the caller still gets an answer that
+  says what to change.
 
 The 413 is rendered by the route the request was for (functions/errors.py): plain text for
 the booth, the OpenAI error object for /v1/images/edits, the seeds' shapes for vision.
@@ -23,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from functions.errors import BODY_REFUSED
 from shared.config import Settings
 from shared.errors import PayloadTooLarge
+from shared.platform_limits import LAMBDA_BODY_BYTES
 
 # Routes whose specs allow several 10 MB files (or base64 images) in one request.
 API_UPLOAD_PREFIXES = ("/v1/images/edits", "/batch/ocr", "/api/v1/image/comparison")
@@ -30,9 +30,6 @@ BOOTH_PREFIX = "/u/"
 # Multipart framing and the booth's ten text fields add a little over the file itself.
 FORM_OVERHEAD_BYTES = 64 * 1024
 
-LAMBDA_INVOKE_PAYLOAD_BYTES = 6 * 1024 * 1024  # Function URL, BUFFERED: request and response
-# 6 MB less base64's third is ~4.5 MB; the event's headers and context take a few KB more.
-LAMBDA_BODY_BYTES = 4 * 1024 * 1024
 # A 2400 px JPEG from a DSLR is ~1-2 MB: well inside the limit, and plenty for a print.
 BOOTH_MAX_IMAGE_SIZE_HINT = 2400
 

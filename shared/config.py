@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.domain import ProviderName
+from shared.platform_limits import LAMBDA_BODY_BYTES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,6 +130,11 @@ class Settings(BaseSettings):
     @property
     def on_lambda(self) -> bool:
         return bool(self.lambda_function_name)
+
+    @property
+    def response_body_limit(self) -> int | None:
+        """The most bytes one answer's body may have here: Lambda's, else no limit."""
+        return LAMBDA_BODY_BYTES if self.on_lambda else None
 
     @property
     def max_upload_bytes(self) -> int:

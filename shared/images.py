@@ -149,6 +149,24 @@ def encode(img: Image.Image, *, keep_alpha: bool, quality: int = 90) -> tuple[by
     return out.getvalue(), "image/jpeg"
 
 
+def fit_bytes(data: bytes, *, max_bytes: int) -> tuple[bytes, str]:
+    """A JPEG of the (already validated) image in at most `max_bytes`: quality 90 first,
+    then smaller sizes, each step sized from how far the last one missed. For answers that
+    must fit a platform's payload limit (a 4K PNG is ~20 MB; as a JPEG ~3 MB)."""
+    img = load_rgb(data)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    size = img.size
+    for _ in range(8):
+        candidate = img if size == img.size else img.resize(size, Image.Resampling.LANCZOS)
+        encoded, mime = encode(candidate, keep_alpha=False, quality=90)
+        if len(encoded) <= max_bytes:
+            return encoded, mime
+        shrink = max(0.5, min(0.9, (max_bytes / len(encoded)) ** 0.5))
+        size = (max(1, int(size[0] * shrink)), max(1, int(size[1] * shrink)))
+    raise PayloadTooLarge(f"the image does not fit in {max_bytes / 1024 / 1024:g} MB")
+
+
 def prepare_photo(data: bytes, *, max_side: int, max_pixels: int) -> PreparedImage:
     """Validate the guest photo and return it upright, no larger than `max_side`."""
     header = read_header(data, max_pixels=max_pixels)

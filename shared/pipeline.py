@@ -47,6 +47,7 @@ from shared.errors import (
 from shared.images import (
     PreparedImage,
     check_complete,
+    fit_bytes,
     prepare_photo,
     sniff_mime,
 )
@@ -236,7 +237,20 @@ class BoothPipeline:
         # The guest gets the photo even if closing the job is slow; it completes after.
         await self._finish_soon(self.repo.put_job(job), deadline)
         self._record(job)
-        return BoothAnswer(result.data, mime, job)
+        data, mime = await self._fit_answer(job, result.data, mime)
+        return BoothAnswer(data, mime, job)
+
+    async def _fit_answer(self, job: Job, data: bytes, mime: str) -> tuple[bytes, str]:
+        """The booth's copy of the result, within what this deployment can send back: on
+        Lambda a 4K PNG would exceed the Function URL's 6 MB and reach the booth as a bare
+        502. The stored result keeps the provider's full quality."""
+        limit = self.settings.response_body_limit
+        if limit is None or len(data) <= limit:
+            return data, mime
+        fitted, fitted_mime = await run_cpu(lambda: fit_bytes(data, max_bytes=limit))
+        log.info("job %s: result of %d bytes sent to the booth as a %d-byte JPEG", job.job_id,
+                 len(data), len(fitted))
+        return fitted, fitted_mime
 
     async def _fail(self, job: Job, error: BoothaiError, deadline: BoothDeadline) -> None:
         job.status, job.finished_at = JobStatus.FAILED, time.time()

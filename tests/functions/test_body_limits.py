@@ -13,10 +13,14 @@ import httpx
 import openai
 import pytest
 
-from functions.body_limits import LAMBDA_BODY_BYTES, body_rule
+from functions.body_limits import body_rule
 from shared.apikeys import ApiKeys
 from shared.config import Settings
+from shared.domain import ProcessingType, ProviderName
+from shared.platform_limits import LAMBDA_BODY_BYTES
+from shared.providers.base import BaseProvider, ProviderImage, ProviderJob
 from shared.services import build_services
+from shared.slot_rules import EDIT_MODEL
 from tests.fakes.gpu_backend import RecordingGpu
 from tests.helpers import photos
 from tests.helpers.booth import local_booth
@@ -101,3 +105,47 @@ def test_a_comparison_over_the_lambda_limit_answers_in_the_seeds_envelope(deploy
         assert response.status_code == 413 and "AWS Lambda" in body["error"]
     else:  # 101 MB here: read, decoded and judged (random bytes are no image)
         assert response.status_code == 415 and "image 1" in body["error"]
+
+
+class FourKProvider(BaseProvider):
+    """Answers like Gemini at 4K: a ~4096×2730 PNG, far over a Lambda response."""
+
+    name, label, max_side = ProviderName.GEMINI, "Gemini", 2048
+    capabilities = {ProcessingType.PROMPT: EDIT_MODEL[ProcessingType.PROMPT]}
+
+    def __init__(self) -> None:
+        self.image = photos.noise_png(2600, 1733)
+
+    async def run(self, job: ProviderJob) -> ProviderImage:
+        return ProviderImage(self.image, "image/png")
+
+
+@pytest.mark.parametrize("on_lambda", [True, False])
+def test_a_result_too_large_for_a_lambda_answer_reaches_the_booth_as_a_fitting_jpeg(
+        on_lambda, tmp_path, live_server_factory) -> None:
+    settings = Settings(data_dir=tmp_path / "data", enabled_providers=["gemini", "local"],
+                        lambda_function_name="boothai-Ingest" if on_lambda else None)
+    services = build_services(settings)
+    provider = FourKProvider()
+    assert len(provider.image) > LAMBDA_BODY_BYTES
+    services.providers.providers[ProviderName.GEMINI] = provider
+    services.providers.unavailable.pop(ProviderName.GEMINI, None)
+    tenant, _ = asyncio.run(services.create_tenant("acme", "pw-acme"))
+    slot = asyncio.run(services.repo.get_slot("acme", ProviderName.GEMINI, 1))
+    slot.type, slot.prompt, slot.enabled = ProcessingType.PROMPT, "a hat", True
+    asyncio.run(services.repo.save_slot(slot))
+    server = live_server_factory(services)
+    response = httpx.post(f"{server.url}/u/{slot.upload_token}", timeout=60,
+                          data=photos.dslr_fields(tenant.upload_password),
+                          files={"fileToUpload": ("a.jpg", photos.green_screen(640, 427), "image/jpeg")})
+    assert response.status_code == 200, response.text
+    job = asyncio.run(services.repo.get_job("acme", response.headers["x-boothai-job"]))
+    stored = services.store.get(job.result_key)
+    assert stored == provider.image  # the operator keeps the provider's full quality
+    if on_lambda:
+        assert response.headers["content-type"] == "image/jpeg"
+        assert len(response.content) <= LAMBDA_BODY_BYTES
+        assert photos.decode(response.content).size[0] > 1600  # still a print, not a thumbnail
+    else:
+        assert response.content == provider.image
+    asyncio.run(services.aclose())

@@ -209,7 +209,7 @@ def test_a_photo_too_large_for_lambda_gets_the_booth_setting_to_change(aws, loca
 
     from functions import ingest
     from functions.app import create_function_app
-    from functions.body_limits import LAMBDA_BODY_BYTES
+    from shared.platform_limits import LAMBDA_BODY_BYTES
 
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "boothai-IngestFunction")  # as Lambda sets it
     handler = make_handler(create_function_app(ingest.router), "ingest", serves=(BoothIngest,))
