@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from functions.deps import Console, CurrentTenant, ReceivedAt
 from functions.errors import JsonErrors
 from shared.apikeys import ApiKey
-from shared.domain import Job, ProviderCounts
+from shared.domain import Job, ProviderCounts, reason_code
 from shared.media import StoredImage
 from shared.pipeline import BoothAnswer
 from shared.slot_rules import as_data
@@ -57,6 +57,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "type": job.type,
         "status": job.status,
         "reason": job.reason,
+        "detail": job.detail,
         "created_at": job.created_at,
         "provider_ms": job.provider_ms,
         "total_ms": job.total_ms,
@@ -84,7 +85,7 @@ def _photo(answer: BoothAnswer) -> Response:
     headers = {"X-Boothai-Job": answer.job.job_id,
                "X-Boothai-Duration-Ms": str(answer.job.total_ms or 0)}
     if answer.served_original:
-        headers["X-Boothai-Original"] = answer.job.reason
+        headers["X-Boothai-Original"] = reason_code(answer.job.reason)
     return Response(answer.image, media_type=answer.mime, headers=headers)
 
 

@@ -13,6 +13,7 @@ from functions.app import create_function_app
 from functions.deps import Booth, ClientAddress, ReceivedAt
 from functions.errors import PlainTextErrors
 from functions.lambda_entry import make_handler
+from shared.domain import reason_code
 from shared.errors import InvalidInput, UnsupportedMedia
 from shared.usecases.booth import BoothIngest
 
@@ -80,7 +81,9 @@ async def booth_upload(
     answer = await booth.process(admitted, photo)
     headers = {"X-Boothai-Job": answer.job.job_id}
     if answer.served_original:
-        headers["X-Boothai-Original"] = answer.job.reason
+        # Why the original came back, as a code: a header takes Latin-1 only and no line
+        # breaks; the provider's own words are the job's detail, shown to the operator.
+        headers["X-Boothai-Original"] = reason_code(answer.job.reason)
     return Response(content=answer.image, media_type=answer.mime, headers=headers)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -109,6 +111,28 @@ def slot_key(provider: ProviderName | str, index: int) -> str:
     return f"{provider}#{index:02d}"
 
 
+# A failure's reason is a code (it goes into the booth's X-Boothai-Original header, metrics
+# and log fields); what the provider itself said goes into the job's `detail`, for the
+# operator. Both are made safe here, whatever a provider sends.
+REASON_MAX_CHARS = 80
+DETAIL_MAX_CHARS = 300
+_NOT_IN_CODE = re.compile(r"[^A-Za-z0-9_.:-]+")
+
+
+def reason_code(text: str) -> str:
+    """`text` as a stable ASCII token: anything but letters, digits and `_.:-` becomes `_`."""
+    return _NOT_IN_CODE.sub("_", text).strip("_:")[:REASON_MAX_CHARS] or "error"
+
+
+def one_line(text: str, limit: int = DETAIL_MAX_CHARS) -> str:
+    """`text` as one line of at most `limit` characters: control, format and line-separator
+    characters (CR, LF, U+2028, bidi overrides) become spaces, runs of spaces one. Provider
+    text may then be shown or logged without forging lines."""
+    cleaned = "".join(" " if unicodedata.category(ch)[0] in "CZ" else ch for ch in text)
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
 @dataclass
 class Job:
     tenant: str
@@ -117,7 +141,8 @@ class Job:
     slot_index: int
     source: JobSource = JobSource.BOOTH
     status: JobStatus = JobStatus.QUEUED
-    reason: str = ""
+    reason: str = ""  # a code from reason_code()
+    detail: str = ""  # what went wrong in words (the provider's own, maybe Russian): one_line()
     type: ProcessingType | None = None
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None

@@ -33,6 +33,8 @@ from shared.domain import (
     ProviderName,
     Slot,
     new_job_id,
+    one_line,
+    reason_code,
 )
 from shared.errors import (
     BoothaiError,
@@ -195,7 +197,7 @@ class BoothPipeline:
                 )
                 outcome = "deadline"
             except ProviderFailed as exc:
-                error, outcome = exc, exc.reason
+                error, outcome = exc, reason_code(exc.reason)
             except BoothaiError as exc:  # e.g. the GPU backend not ready: a named failure
                 kind = re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
                 error = ProviderFailed(f"{provider.name}_{kind}", str(exc))
@@ -254,9 +256,12 @@ class BoothPipeline:
 
     async def _fail(self, job: Job, error: BoothaiError, deadline: BoothDeadline) -> None:
         job.status, job.finished_at = JobStatus.FAILED, time.time()
-        job.reason = getattr(error, "reason", None) or (
+        # The code goes into a header and metrics, the words (a provider's own, maybe
+        # Russian, maybe with line breaks) to the operator: each made safe for where it goes.
+        job.reason = reason_code(getattr(error, "reason", None) or (
             "deadline" if isinstance(error, DeadlineExceeded) else "error"
-        )
+        ))
+        job.detail = one_line(str(error))
         job.total_ms = deadline.elapsed_ms()
         await self._finish_soon(self._close_failed(job), deadline)
         self._record(job)

@@ -11,6 +11,7 @@ ObjectStore is S3-shaped: keys are `/`-separated paths of safe characters.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -109,10 +110,21 @@ class Fetched:
     content_type: str
 
 
-class UrlFetcher(Protocol):
-    """Fetches a caller-named URL (the vision API's `image_urls`). The adapter is
-    shared/safe_fetch.SafeFetcher: public addresses only, bounded size and time."""
+@dataclass(frozen=True)
+class OriginHeaders:
+    """Request headers (an API key) for one origin only: sent on every hop of a fetch whose
+    scheme, host and port are `origin`'s, and on no hop a redirect takes anywhere else."""
 
-    async def fetch(self, url: str, *, label: str = "image") -> Fetched:
-        """The body at `url`; InvalidInput subclasses (4xx) when refused or unreachable,
-        PayloadTooLarge past the size limit."""
+    origin: str  # e.g. "https://www.turbotext.ru"
+    headers: Mapping[str, str]
+
+
+class UrlFetcher(Protocol):
+    """Fetches a URL that came from outside: the vision API's `image_urls`, a link in a
+    provider's answer or webhook body. The adapter is shared/safe_fetch.SafeFetcher: public
+    addresses only (checked on every redirect), bounded size and time."""
+
+    async def fetch(self, url: str, *, label: str = "image", field: str | None = "image_urls",
+                    origin_headers: OriginHeaders | None = None) -> Fetched:
+        """The body at `url`; InvalidInput subclasses (4xx, naming `field`, messages starting
+        with `label`) when refused or unreachable, PayloadTooLarge past the size limit."""

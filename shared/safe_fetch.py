@@ -17,7 +17,12 @@ The policy is injectable: `FetchPolicy(allow_private=True)` (BOOTHAI_FETCH_ALLOW
 on-premises deployments and tests) lets private and loopback addresses through — metadata,
 unspecified, multicast and IPv6 transition addresses stay refused whatever the policy — and
 `allow_hosts={"127.0.0.1:8123"}` exempts exactly those host:port pairs from the address
-check, hop by hop (a redirect elsewhere is checked strictly).
+check, hop by hop (a redirect elsewhere is checked strictly); `host_port(url)` spells the
+entry for a configured base URL.
+
+A caller may pass `OriginHeaders` (an API key for the service whose link it fetches): they
+go on every hop to that one origin and on no hop a redirect takes elsewhere. Errors carry the
+caller's `label` and `field` (the vision API's `image_urls` unless told otherwise).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import httpx
 
 from shared.concurrency import run_cpu, run_io
 from shared.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
-from shared.ports import Fetched
+from shared.ports import Fetched, OriginHeaders
 
 log = logging.getLogger("boothai.fetch")
 
@@ -160,32 +165,36 @@ class SafeFetcher:
         self.image_check = image_check or decode_check
         self.verify = verify
 
-    async def fetch_image(self, url: str, *, label: str = "image") -> Fetched:
+    async def fetch_image(self, url: str, *, label: str = "image",
+                          field: str | None = "image_urls",
+                          origin_headers: OriginHeaders | None = None) -> Fetched:
         """`fetch`, then decode the body (on a worker thread): UnsupportedMedia if it is
         not an image."""
-        fetched = await self.fetch(url, label=label)
+        fetched = await self.fetch(url, label=label, field=field, origin_headers=origin_headers)
         try:
             await run_cpu(lambda: self.image_check(fetched.data))
         except UnsupportedMedia as exc:
             raise UnsupportedMedia(f"{label}: {exc}") from exc
         return fetched
 
-    async def fetch(self, url: str, *, label: str = "image") -> Fetched:
-        """The body at `url`, under the policy. UrlRefused / FetchFailed (4xx to the caller),
-        PayloadTooLarge past max_bytes."""
+    async def fetch(self, url: str, *, label: str = "image", field: str | None = "image_urls",
+                    origin_headers: OriginHeaders | None = None) -> Fetched:
+        """The body at `url`, under the policy. UrlRefused / FetchFailed (4xx to the caller,
+        naming `field`), PayloadTooLarge past max_bytes. `origin_headers` go only to hops on
+        their own origin."""
         policy = self.policy
         try:
             async with asyncio.timeout(policy.timeout):
-                return await self._fetch(url, label)
+                return await self._fetch(url, _Call(label, field, origin_headers))
         except TimeoutError as exc:
             raise FetchFailed(
                 f"{label}: the download did not finish within {policy.timeout:g} s",
-                field="image_urls",
+                field=field,
             ) from exc
 
     # -- internals ----------------------------------------------------------------------------
-    async def _fetch(self, url: str, label: str) -> Fetched:
-        policy = self.policy
+    async def _fetch(self, url: str, call: _Call) -> Fetched:
+        policy, label, field = self.policy, call.label, call.field
         current = url
         deadline = time.monotonic() + policy.timeout
         timeout = httpx.Timeout(policy.timeout)
@@ -196,7 +205,7 @@ class SafeFetcher:
             verify=self.verify,
         ) as client:
             for hop in range(policy.max_redirects + 1):
-                target, ip, host = await self._check(current, label)
+                target, ip, host = await self._check(current, call)
                 request_url = target.copy_with(host=str(ip))
                 host_header = _bracket(host) + (f":{target.port}" if target.port else "")
                 extensions: dict[str, Any] = {"timeout": _remaining(deadline)}
@@ -205,7 +214,8 @@ class SafeFetcher:
                 request = client.build_request(
                     "GET",
                     request_url,
-                    headers={
+                    headers=call.headers_for(target) | {
+                        # ours last: nothing a caller passes may undo the pinning
                         "Host": host_header,
                         "Accept": "image/*",
                         "Accept-Encoding": "identity",  # no decompression bombs
@@ -217,56 +227,57 @@ class SafeFetcher:
                     response = await client.send(request, stream=True)
                 except httpx.TimeoutException as exc:
                     raise FetchFailed(f"{label}: the server did not answer in time",
-                                      field="image_urls") from exc
+                                      field=field) from exc
                 except httpx.HTTPError as exc:
                     raise FetchFailed(f"{label}: could not connect ({type(exc).__name__})",
-                                      field="image_urls") from exc
+                                      field=field) from exc
                 try:
                     if response.status_code in REDIRECT_CODES:
                         location = response.headers.get("location", "").strip()
                         if not location:
                             raise FetchFailed(f"{label}: redirect without a location",
-                                              field="image_urls")
+                                              field=field)
                         if hop == policy.max_redirects:
                             raise FetchFailed(
                                 f"{label}: more than {policy.max_redirects} redirects",
-                                field="image_urls",
+                                field=field,
                             )
                         current = urljoin(str(target), location)
                         continue
                     if response.status_code != 200:
                         raise FetchFailed(f"{label}: the server answered HTTP {response.status_code}",
-                                          field="image_urls")
-                    data = await self._read_body(response, label)
+                                          field=field)
+                    data = await self._read_body(response, call)
                     return Fetched(data=data, url=str(target),
                                    content_type=response.headers.get("content-type", ""))
                 finally:
                     await response.aclose()
-        raise FetchFailed(f"{label}: too many redirects", field="image_urls")  # pragma: no cover
+        raise FetchFailed(f"{label}: too many redirects", field=field)  # pragma: no cover
 
-    async def _check(self, url: str, label: str) -> tuple[httpx.URL, IPAddress, str]:
+    async def _check(self, url: str, call: _Call) -> tuple[httpx.URL, IPAddress, str]:
         """One hop's URL → (parsed URL, the checked address to connect to, host name)."""
+        label, field = call.label, call.field
         try:
             target = httpx.URL(url)
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
-            raise UrlRefused(f"{label}: not a valid URL", field="image_urls") from exc
+            raise UrlRefused(f"{label}: not a valid URL", field=field) from exc
         if target.scheme not in ("http", "https"):
-            raise UrlRefused(f"{label}: only http and https URLs are accepted", field="image_urls")
+            raise UrlRefused(f"{label}: only http and https URLs are accepted", field=field)
         if target.userinfo:
-            raise UrlRefused(f"{label}: URLs with credentials are not accepted", field="image_urls")
+            raise UrlRefused(f"{label}: URLs with credentials are not accepted", field=field)
         try:  # the ASCII (IDNA) form: what DNS, the Host header and SNI carry
             host = target.raw_host.decode("ascii").rstrip(".").lower()
         except UnicodeDecodeError as exc:
-            raise UrlRefused(f"{label}: not a valid host name", field="image_urls") from exc
+            raise UrlRefused(f"{label}: not a valid host name", field=field) from exc
         if not host:
-            raise UrlRefused(f"{label}: the URL has no host", field="image_urls")
+            raise UrlRefused(f"{label}: the URL has no host", field=field)
         port = target.port or (443 if target.scheme == "https" else 80)
         if host in METADATA_HOSTS:
-            raise UrlRefused(f"{label}: the host is a cloud metadata service", field="image_urls")
+            raise UrlRefused(f"{label}: the host is a cloud metadata service", field=field)
         exempt = f"{_bracket(host)}:{port}" in self.policy.allow_hosts
         allow_private = self.policy.allow_private or exempt
         if not allow_private and (host == "localhost" or host.endswith(".localhost")):
-            raise UrlRefused(f"{label}: the host is this machine", field="image_urls")
+            raise UrlRefused(f"{label}: the host is this machine", field=field)
         literal = _parse_ip(host)
         if literal is not None:
             addresses: list[IPAddress] = [literal]
@@ -275,20 +286,20 @@ class SafeFetcher:
                 resolved = await self.resolver(host, port)
             except (OSError, UnicodeError) as exc:
                 raise FetchFailed(f"{label}: the host name does not resolve",
-                                  field="image_urls") from exc
+                                  field=field) from exc
             addresses = [ip for ip in (_parse_ip(a) for a in resolved) if ip is not None]
             if not addresses:
-                raise FetchFailed(f"{label}: the host name does not resolve", field="image_urls")
+                raise FetchFailed(f"{label}: the host name does not resolve", field=field)
         for ip in addresses:
             reason = address_refusal(ip, allow_private=allow_private)
             if reason is not None:
                 log.info("refused fetch of %s: %s resolves to %s", label, host, reason)
                 raise UrlRefused(f"{label}: the URL's host is {reason}, which is not allowed",
-                                 field="image_urls")
+                                 field=field)
         return target, addresses[0], host
 
-    async def _read_body(self, response: httpx.Response, label: str) -> bytes:
-        limit = self.policy.max_bytes
+    async def _read_body(self, response: httpx.Response, call: _Call) -> bytes:
+        limit, label, field = self.policy.max_bytes, call.label, call.field
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(f"{label}: the image is larger than {_mb(limit)}")
@@ -302,11 +313,41 @@ class SafeFetcher:
                 chunks.append(chunk)
         except httpx.TimeoutException as exc:
             raise FetchFailed(f"{label}: the download did not finish in time",
-                              field="image_urls") from exc
+                              field=field) from exc
         except httpx.HTTPError as exc:
             raise FetchFailed(f"{label}: the download broke off ({type(exc).__name__})",
-                              field="image_urls") from exc
+                              field=field) from exc
         return b"".join(chunks)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One fetch's wording and its per-origin headers."""
+
+    label: str
+    field: str | None
+    origin_headers: OriginHeaders | None
+
+    def headers_for(self, target: httpx.URL) -> dict[str, str]:
+        given = self.origin_headers
+        if given is None or _origin(str(target)) != _origin(given.origin):
+            return {}
+        return dict(given.headers)
+
+
+def host_port(url: str) -> str:
+    """The `allow_hosts` entry for the host and port `url` names ("host:port", the port
+    filled in from the scheme, an IPv6 host in brackets)."""
+    _, host, port = _origin(url)
+    return f"{_bracket(host)}:{port}"
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) as `_check` reads them (the ASCII host, the port filled in from
+    the scheme): what "the same origin" compares."""
+    parsed = httpx.URL(url)
+    host = parsed.raw_host.decode("ascii", "replace").rstrip(".").lower()
+    return parsed.scheme, host, parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
 def _bracket(host: str) -> str:

@@ -25,9 +25,10 @@ from shared.media import Media
 from shared.pipeline import BoothPipeline
 from shared.ports import ObjectStore, Tables, UrlFetcher
 from shared.providers import ProviderContext, ProviderRegistry, build_providers
+from shared.providers.base import MAX_RESULT_BYTES
 from shared.recovery import InterruptedJobs
 from shared.repository import Repository
-from shared.safe_fetch import FetchPolicy, SafeFetcher
+from shared.safe_fetch import FetchPolicy, SafeFetcher, host_port
 from shared.signed_links import LinkSigner
 from shared.storage import open_store, open_tables
 from shared.throttle import Throttle
@@ -112,9 +113,16 @@ class Services:
 
     @cached_property
     def providers(self) -> ProviderRegistry:
-        return build_providers(ProviderContext(settings=self.settings, store=self.store,
-                                               tables=self.tables, signer=self.signer,
-                                               gpu=self.gpu))
+        # Result links come from providers' answers and webhook bodies: outside input. Only
+        # the configured Turbotext host:port may be private (on-premises, the test fake).
+        s = self.settings
+        fetcher = SafeFetcher(FetchPolicy(
+            allow_private=s.fetch_allow_private,
+            allow_hosts=frozenset({host_port(s.turbotext_base_url)}),
+            max_bytes=MAX_RESULT_BYTES, timeout=s.fetch_timeout_seconds))
+        return build_providers(ProviderContext(settings=s, store=self.store, tables=self.tables,
+                                               signer=self.signer, gpu=self.gpu,
+                                               fetcher=fetcher))
 
     @cached_property
     def pipeline(self) -> BoothPipeline:

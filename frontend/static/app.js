@@ -652,7 +652,9 @@ function renderStats(data) {
           el("span", { class: "pill", text: t(`source_${job.source}`) })),
         el("div", { class: "muted small" },
           `${when.toLocaleString(state.lang)} · ${typeLabel(job.type)} · ${seconds(job.total_ms)}`),
-        job.reason ? el("div", { class: "job-reason small", text: job.reason }) : null));
+        job.reason ? el("div", { class: "job-reason small", text: job.reason }) : null,
+        // What the provider itself said (Turbotext answers in Russian), as plain text.
+        job.detail ? el("div", { class: "job-detail small muted", text: job.detail }) : null));
   }));
 }
 

@@ -12,7 +12,7 @@ one table. `BaseProvider` gives the parts every provider shares.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from shared.access import Access, scope_store, scope_tables
@@ -20,9 +20,13 @@ from shared.config import Settings
 from shared.domain import ProcessingType, ProviderName, Slot
 from shared.errors import InvalidInput, ProviderFailed
 from shared.gpu import GpuBackend
-from shared.ports import ObjectStore, Tables
+from shared.ports import ObjectStore, Tables, UrlFetcher
+from shared.safe_fetch import SafeFetcher
 from shared.signed_links import LinkSigner
 from shared.slot_rules import Capabilities, problem
+
+# The most bytes a result image downloaded by link may have (a 4K PNG is well under it).
+MAX_RESULT_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class ProviderContext:
     tables: Tables
     signer: LinkSigner
     gpu: GpuBackend
+    # For links a provider's answer (or a webhook body) names: outside input, fetched
+    # safely. Services exempts the configured provider hosts; the default exempts nothing.
+    fetcher: UrlFetcher = field(default_factory=SafeFetcher)
 
     def scoped(self, access: Access, owner: str) -> ProviderContext:
         return replace(self, store=scope_store(self.store, access, owner),

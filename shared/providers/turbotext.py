@@ -10,6 +10,14 @@ base URL the create call also names a webhook; Turbotext POSTs the result there,
 webhook function publishes it through JobSignals, and `run` wakes up. Callbacks get lost,
 so a slow get_result poll runs beside the wait as a safety net; whichever answers first
 wins and the other is cancelled, so nothing keeps calling out after `run` returns.
+
+What the real service sends is treated as outside input. Its error texts are Russian prose
+("Недостаточно средств"): the failure's reason is a stable ASCII code (`turbotext_error`, with
+the documented code as a suffix when the text is one), the text itself is the message, made
+one bounded line (the job's detail, for the operator). The result link, from get_result or a
+webhook body that anyone holding the URL can POST, is fetched through the UrlFetcher port:
+public addresses only (Turbotext's own configured host excepted), redirects followed and
+re-checked hop by hop, the API key sent only to Turbotext's own origin.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import httpx
 
@@ -26,12 +34,19 @@ from shared import images, object_keys
 from shared.access import Access, Level, Secret
 from shared.concurrency import run_cpu, run_io
 from shared.config import Settings
-from shared.domain import ProcessingType, ProviderName
-from shared.errors import ProviderFailed, StorageUnavailable, UnsupportedMedia
+from shared.domain import ProcessingType, ProviderName, one_line
+from shared.errors import (
+    InvalidInput,
+    PayloadTooLarge,
+    ProviderFailed,
+    StorageUnavailable,
+    UnsupportedMedia,
+)
 from shared.job_signals import JobSignals
-from shared.ports import ObjectStore
+from shared.ports import ObjectStore, OriginHeaders, UrlFetcher
 from shared.providers import prompts
 from shared.providers.base import BaseProvider, ProviderContext, ProviderImage, ProviderJob
+from shared.safe_fetch import FetchFailed, UrlRefused
 from shared.signed_links import LinkSigner, verify_webhook_token, webhook_token
 from shared.slot_rules import NEEDS_PROMPT, NEEDS_REFERENCE, Input, TypeRule
 
@@ -56,6 +71,14 @@ MAX_CALL_SECONDS = 20.0
 # The pipeline cancels run() at the deadline and reports "deadline" (504). Our own timers
 # are a backstop for callers without one, set a moment later so they never race it.
 DEADLINE_GRACE_SECONDS = 0.3
+# Error codes Turbotext is known to answer with (its docs and third-party notes). Only these
+# become part of a reason (`turbotext_error:LIMIT`); any other text, Russian prose above all,
+# is the message, and the reason stays `turbotext_error`.
+KNOWN_ERROR_CODES = frozenset({
+    "LIMIT", "url_error", "params_error", "face_not_detected", "quality_limit",
+})
+# A queue id is echoed back to Turbotext and logged: a plain token or it is not one.
+_QUEUE_ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-")
 
 
 @dataclass(frozen=True)
@@ -132,6 +155,7 @@ class TurbotextProvider(BaseProvider):
         store: ObjectStore,
         signer: LinkSigner,
         signals: JobSignals,
+        fetcher: UrlFetcher,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         safety_poll_interval: float = DEFAULT_SAFETY_POLL_INTERVAL,
         signal_poll_interval: float = 0.5,
@@ -140,14 +164,15 @@ class TurbotextProvider(BaseProvider):
         self._store = store
         self._signer = signer
         self._signals = signals
+        self._fetcher = fetcher
         self._poll_interval = max(MIN_POLL_INTERVAL, poll_interval)
         self._safety_poll_interval = max(MIN_POLL_INTERVAL, safety_poll_interval)
         self._signal_poll_interval = signal_poll_interval
         self._base = settings.turbotext_base_url.rstrip("/")
         key = settings.turbotext_api_key
         self._auth = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
-        # One client for the provider's life: connection reuse across polls and jobs.
-        # Redirects are not followed: a redirect must not carry the bearer header elsewhere.
+        # One client for the provider's life: connection reuse across polls and jobs. It only
+        # POSTs to the API and follows no redirect; result files come through the fetcher.
         self._http = httpx.AsyncClient(timeout=MAX_CALL_SECONDS)
 
     # -- operator side ------------------------------------------------------------------------
@@ -249,8 +274,11 @@ class TurbotextProvider(BaseProvider):
         queue_id = queue_id if queue_id is not None else body.get("queueid", body.get("asyncid"))
         if queue_id is None:
             raise ProviderFailed("turbotext_bad_answer", "Turbotext returned no queue id")
+        queue_id = str(queue_id)
+        if not 0 < len(queue_id) <= 64 or not set(queue_id) <= _QUEUE_ID_CHARS:
+            raise ProviderFailed("turbotext_bad_answer", "Turbotext returned an odd queue id")
         log.info("turbotext %s job %s queued as %s", method, job.job_id, queue_id)
-        return str(queue_id)
+        return queue_id
 
     async def _poll(
         self, job: ProviderJob, method: str, queue_id: str, interval: float
@@ -300,21 +328,28 @@ class TurbotextProvider(BaseProvider):
             await asyncio.gather(waiter, poller, return_exceptions=True)
 
     async def _download(self, job: ProviderJob, link: str) -> ProviderImage:
-        # The API key goes only to Turbotext's own host, never to a CDN or other site.
-        headers = self._auth if _same_origin(link, self._base) else {}
+        """The result file, through the safe fetcher: `download.php?f=…` may redirect, and
+        the link may come from a webhook body anyone holding its URL can send."""
+        # The API key goes only to Turbotext's own origin, never to a CDN a redirect names.
+        key = OriginHeaders(origin=self._base, headers=self._auth)
         timeout = min(MAX_CALL_SECONDS, job.remaining() + DEADLINE_GRACE_SECONDS)
         try:
-            response = await self._http.get(link, headers=headers, timeout=timeout)
-        except httpx.TimeoutException:
+            async with asyncio.timeout(timeout):
+                fetched = await self._fetcher.fetch(link, label="Turbotext result", field=None,
+                                                    origin_headers=key)
+        except TimeoutError:
             raise ProviderFailed("turbotext_timeout", "result download timed out") from None
-        except httpx.TransportError:
-            raise ProviderFailed("turbotext_unreachable", "cannot download the result") from None
-        if response.status_code != 200:
-            raise ProviderFailed(
-                f"turbotext_http_{response.status_code}",
-                f"result download answered HTTP {response.status_code}",
-            )
-        content = response.content
+        except UrlRefused as exc:
+            raise ProviderFailed("turbotext_link_refused", str(exc)) from None
+        except FetchFailed as exc:
+            raise ProviderFailed("turbotext_download_failed", str(exc)) from None
+        except PayloadTooLarge as exc:
+            raise ProviderFailed("turbotext_image_too_large", str(exc)) from None
+        except UnsupportedMedia as exc:
+            raise ProviderFailed("turbotext_bad_image", str(exc)) from None
+        except InvalidInput as exc:  # any other refusal of the port
+            raise ProviderFailed("turbotext_download_failed", str(exc)) from None
+        content = fetched.data
         return await run_cpu(lambda: _as_provider_image(content))
 
     async def aclose(self) -> None:
@@ -323,7 +358,7 @@ class TurbotextProvider(BaseProvider):
 
 def create(ctx: ProviderContext) -> TurbotextProvider:
     return TurbotextProvider(ctx.settings, store=ctx.store, signer=ctx.signer,
-                             signals=JobSignals(ctx.tables))
+                             signals=JobSignals(ctx.tables), fetcher=ctx.fetcher)
 
 
 # -- answers ---------------------------------------------------------------------------------
@@ -333,25 +368,23 @@ def check_failure(body: dict[str, Any]) -> None:
     if data.get("forbidden_content") in (True, "true", "True", 1):
         raise ProviderFailed("turbotext_forbidden_content", "Turbotext refused the content")
     if body.get("success") is not True:
-        code = str(body.get("error") or "unknown").strip().replace(" ", "_")[:60]
-        raise ProviderFailed(f"turbotext_error:{code}", f"Turbotext reported an error: {code}")
+        said = body.get("error") or body.get("message")
+        text = one_line(str(said)) if said else ""
+        reason = f"turbotext_error:{text}" if text in KNOWN_ERROR_CODES else "turbotext_error"
+        raise ProviderFailed(reason, f"Turbotext reported an error: {text or 'no details'}")
 
 
 def result_link(body: dict[str, Any], base: str) -> str:
-    """`uploaded_image`, else `data.image[0]` (which may be relative to the site)."""
-    link = body.get("uploaded_image")
-    if not link:
-        data = body.get("data") if isinstance(body.get("data"), dict) else {}
-        image_list = data.get("image") or []
-        link = image_list[0] if isinstance(image_list, list) and image_list else None
-    if not link or not isinstance(link, str):
-        raise ProviderFailed("turbotext_no_image", "Turbotext returned no image link")
-    return urljoin(base + "/", link)
-
-
-def _same_origin(url: str, base: str) -> bool:
-    a, b = urlsplit(url), urlsplit(base)
-    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+    """Top-level `uploaded_image` (the docs' sample), `data.uploaded_image` (what a
+    production driver of this API reads), else `data.image[0]`; relative links are
+    relative to the site."""
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    image_list = data.get("image")
+    first = image_list[0] if isinstance(image_list, list) and image_list else None
+    for link in (body.get("uploaded_image"), data.get("uploaded_image"), first):
+        if link and isinstance(link, str):
+            return urljoin(base + "/", link.strip())
+    raise ProviderFailed("turbotext_no_image", "Turbotext returned no image link")
 
 
 def _as_provider_image(data: bytes) -> ProviderImage:

@@ -4,6 +4,9 @@ Check the per-job token (`?t=…`, an HMAC of the job id), then publish the payl
 JobSignals, where the waiting booth request (this process or another Lambda) picks it up.
 A wrong or missing token is Forbidden and changes nothing; duplicates and late callbacks are
 accepted and change nothing either (the first delivery wins).
+
+The body stays untrusted even with a good token (whoever holds the URL can POST anything): it
+is only stored here, and the provider fetches the link it names through the safe fetcher.
 """
 
 from __future__ import annotations

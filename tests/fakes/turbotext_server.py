@@ -7,6 +7,15 @@ links the provider hands out must really work), answers `do=get_result` with
 webhook URL. Every call is recorded with its time, so tests can check the poll rate and
 that nothing calls after a deadline.
 
+What the real service does that a naive fake would not, each scriptable per job:
+  - the result link comes in one of three shapes: top-level `uploaded_image` (the docs'
+    first sample), `data.uploaded_image` (what a production driver of this API reads), or
+    only `data.image[0]`, a path relative to the site;
+  - `download.php?f=…` may answer with a redirect to the file (`redirect=True`: to
+    `/image/…` on the same site; `redirect_to=BASE`: to another origin, a CDN);
+  - error texts are Russian prose, not codes (`error="Недостаточно средств"`), and may be
+    refused as early as create_queue (`create_error=…`).
+
     fake = FakeTurbotext(api_key="tt-key")
     fake.script(TBehaviour(reconnects=2, shape="relative"))
 """
@@ -23,7 +32,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from tests.fakes.gemini_server import tinted
@@ -43,9 +52,15 @@ class TBehaviour:
     poll_status: int = 200  # e.g. 503 for get_result
     reconnects: int = 0  # get_result says "reconnect" this many times first …
     ready_after: float = 0.0  # … and until this many seconds after create_queue
-    error: str | None = None  # answer success:false with this error code
+    error: str | None = None  # the result is success:false with this error text
+    create_error: str | None = None  # create_queue itself answers success:false with this
     forbidden: bool = False  # answer data.forbidden_content: true
-    shape: str = "uploaded_image"  # or "relative" (data.image[0] relative to the site)
+    # "uploaded_image" (top level), "data_uploaded_image" (inside data) or "relative"
+    # (only data.image[0], relative to the site)
+    shape: str = "uploaded_image"
+    redirect: bool = False  # download.php?f=… answers 302 to /image/… on this site
+    redirect_to: str | None = None  # … or 302 to this other origin's /image/…
+    expired: bool = False  # the result link answers 404 (real links live 24-48 h)
     hang: bool = False  # create_queue never answers
     webhook_delay: float = 0.3  # seconds after create_queue
     webhook_times: int = 1  # 0 = lost callback, 2 = duplicate delivery
@@ -80,6 +95,8 @@ class FakeTurbotext:
         self.calls: list[Call] = []
         self.downloads: list[tuple[str, bool]] = []  # (path, bearer header present)
         self.files: dict[str, bytes] = {}
+        self._redirects: dict[str, str] = {}  # file name → base URL download.php sends to
+        self.cdn_downloads: list[tuple[str, bool]] = []  # see cdn_app()
         self.unauthorized = 0
         self._script: deque[TBehaviour] = deque()
         self._lock = threading.Lock()
@@ -140,6 +157,8 @@ class FakeTurbotext:
                                 status_code=behaviour.create_status)
         if any(not form.get(name) for name in REQUIRED_FIELDS[method]):
             return JSONResponse({"success": False, "error": "params_error"})
+        if behaviour.create_error is not None:
+            return JSONResponse({"success": False, "error": behaviour.create_error})
 
         with self._lock:
             self._next_id += 1
@@ -177,13 +196,20 @@ class FakeTurbotext:
         # The processed photo: the image the method "works on", tinted.
         source = job.inputs.get("url_image_target") or job.inputs.get("url")
         name = f"{job.method}_id{job.id}_0.png"
-        self.files[name] = tinted(source)
+        if not b.expired:
+            self.files[name] = tinted(source)
+        if b.redirect or b.redirect_to:
+            self._redirects[name] = (b.redirect_to or "").rstrip("/")
         data = {"width": 768, "height": 768, "seed": 9147962925, "forbidden_content": False}
+        link = f"{base}/download.php?f={name}"
         if b.shape == "relative":
             return {"success": True, "error": "",
                     "data": {**data, "user_id": 12, "image": [f"image/{name}"]}}
-        return {"success": True, "error": "", "data": data,
-                "uploaded_image": f"{base}/download.php?f={name}"}
+        if b.shape == "data_uploaded_image":
+            return {"success": True, "error": "", "data": {**data, "uploaded_image": link}}
+        if b.shape != "uploaded_image":
+            raise ValueError(f"unknown result shape {b.shape!r}")
+        return {"success": True, "error": "", "data": data, "uploaded_image": link}
 
     def _ready(self, job: FakeJob) -> bool:
         b = job.behaviour
@@ -217,10 +243,29 @@ class FakeTurbotext:
 
     # -- result files -----------------------------------------------------------------------
     async def _download(self, request: Request) -> Response:
-        return self._file(request, request.query_params.get("f", ""))
+        name = request.query_params.get("f", "")
+        if name in self._redirects:
+            bearer = request.headers.get("authorization") == f"Bearer {self.api_key}"
+            self.downloads.append((request.url.path, bearer))
+            # A site-relative Location for its own /image/, an absolute one for a CDN.
+            return RedirectResponse(f"{self._redirects[name]}/image/{name}", status_code=302)
+        return self._file(request, name)
 
     async def _image(self, request: Request) -> Response:
         return self._file(request, request.path_params["name"])
+
+    def cdn_app(self) -> Starlette:
+        """Another origin serving the same result files (run it as its own server and name
+        it in `redirect_to`); `cdn_downloads` records (path, any Authorization header)."""
+
+        async def image(request: Request) -> Response:
+            self.cdn_downloads.append((request.url.path, "authorization" in request.headers))
+            name = request.path_params["name"]
+            if name not in self.files:
+                return Response(status_code=404)
+            return Response(self.files[name], media_type="image/png")
+
+        return Starlette(routes=[Route("/image/{name}", image, methods=["GET"])])
 
     def _file(self, request: Request, name: str) -> Response:
         bearer = request.headers.get("authorization") == f"Bearer {self.api_key}"

@@ -5,15 +5,21 @@ and Turbotext servers (Turbotext downloads our signed /media links and calls our
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import logging
 import time
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
 
 from shared.config import Settings
 from shared.domain import JobStatus, ProcessingType, ProviderName
 from shared.job_signals import JobSignals
 from shared.services import build_services
+from shared.signed_links import webhook_token
 from tests.conftest import free_port, run
 from tests.fakes.gemini_server import Behaviour, FakeGemini
 from tests.fakes.server import run_app_in_thread
@@ -217,3 +223,109 @@ def test_webhook_with_a_bad_token_is_403(booth):
     r = httpx.post(f"{b['base']}/hooks/turbotext/somejob?t=forged", json={"success": True})
     assert r.status_code == 403
     assert run(JobSignals(b["services"].tables).get("somejob")) is None
+
+
+# -- Turbotext as it really answers: Russian errors, redirects, links from outside ------------------
+def _operator_job(b: dict, job_id: str) -> dict:
+    """The job as the operator's jobs list gets it from the admin API."""
+    stats = httpx.get(f"{b['base']}/api/stats", auth=("acme", "pw-acme"), timeout=10).json()
+    (job,) = [j for j in stats["recent_jobs"] if j["job_id"] == job_id]
+    return job
+
+
+def _no_raw_line_breaks(caplog) -> None:
+    for record in caplog.records:
+        line = record.getMessage()
+        assert "\r" not in line and "\nX-Injected" not in line, line
+
+
+@pytest.mark.parametrize(("script", "shown"), [
+    (TBehaviour(error="Недостаточно средств"), "Недостаточно средств"),
+    (TBehaviour(create_error="Недостаточно средств"), "Недостаточно средств"),
+    (TBehaviour(error="Ошибка\r\nX-Injected: 1"), "Ошибка X-Injected: 1"),
+    (TBehaviour(error="Out of credit\r\nX-Injected: 1"), "Out of credit X-Injected: 1"),
+])
+def test_provider_error_text_with_fallback_serves_the_original(booth, caplog, script, shown):
+    """The original goes back with an ASCII reason header, never a 500; the operator reads
+    Turbotext's own words in the jobs list; no log line carries its raw line breaks."""
+    caplog.set_level(logging.DEBUG)
+    b = booth(ProviderName.TURBOTEXT, ProcessingType.PROMPT, fallback=True)
+    b["turbotext"].script(script)
+    guest = photos.green_screen(640, 480)
+    response = post_photo(b, guest)
+    assert response.status_code == 200, response.text
+    assert response.content == guest
+    assert response.headers["x-boothai-original"] == "turbotext_error"
+    assert "x-injected" not in response.headers
+    settled_job(b["services"])
+    job = _operator_job(b, response.headers["x-boothai-job"])
+    assert job["status"] == "failed" and job["reason"] == "turbotext_error"
+    assert shown in job["detail"] and "\r" not in job["detail"] and "\n" not in job["detail"]
+    _no_raw_line_breaks(caplog)
+
+
+def test_provider_error_text_without_fallback_is_a_502_naming_it(booth, caplog):
+    caplog.set_level(logging.DEBUG)
+    b = booth(ProviderName.TURBOTEXT, ProcessingType.PROMPT)
+    b["turbotext"].script(TBehaviour(error="Недостаточно средств\r\nX-Injected: 1"))
+    response = post_photo(b, photos.green_screen(640, 480))
+    assert response.status_code == 502
+    assert "Недостаточно средств X-Injected: 1" in response.text
+    assert "x-injected" not in response.headers
+    job = settled_job(b["services"])
+    assert job.reason == "turbotext_error" and "Недостаточно средств" in job.detail
+    _no_raw_line_breaks(caplog)
+
+
+@pytest.mark.parametrize("shape", ["uploaded_image", "data_uploaded_image", "relative"])
+def test_every_result_shape_and_a_redirecting_download_arrive(booth, shape):
+    b = booth(ProviderName.TURBOTEXT, ProcessingType.PROMPT)
+    b["turbotext"].script(TBehaviour(shape=shape, redirect=True))
+    assert_image(post_photo(b, photos.green_screen(640, 480)))
+    assert settled_job(b["services"]).status is JobStatus.DONE
+
+
+@pytest.fixture
+def bystander():
+    """A service on loopback that is not Turbotext (think: the metadata endpoint)."""
+    hits: list[str] = []
+
+    async def anything(request):
+        hits.append(request.url.path)
+        return Response(photos.green_screen(64, 48), media_type="image/jpeg")
+
+    base, stop = run_app_in_thread(Starlette(routes=[Route("/{path:path}", anything)]))
+    yield base, hits
+    stop()
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_webhook_body_naming_an_internal_url_fetches_nothing(booth, bystander, fallback):
+    """A webhook with a valid token whose body names another loopback server as the result:
+    that server gets no request, and the job fails with a named reason."""
+    b = booth(ProviderName.TURBOTEXT, ProcessingType.PROMPT, fallback=fallback)
+    other, hits = bystander
+    b["turbotext"].script(TBehaviour(ready_after=60, webhook_times=0))
+    guest = photos.green_screen(640, 480)
+    with httpx.Client(timeout=60) as client:
+        pending = client.build_request(
+            "POST", b["url"], data=photos.dslr_fields(b["password"]),
+            files={"fileToUpload": ("IMG_0003.JPG", guest, "image/jpeg")})
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(client.send, pending)
+            deadline = time.monotonic() + 10
+            while not b["turbotext"].jobs and time.monotonic() < deadline:
+                time.sleep(0.05)
+            job_id = b["turbotext"].only_job.webhook.split("/hooks/turbotext/")[1].split("?")[0]
+            forged = {"success": True, "error": "", "uploaded_image": f"{other}/latest/x"}
+            hook = httpx.post(f"{b['base']}/hooks/turbotext/{job_id}"
+                              f"?t={webhook_token(b['services'].signer, job_id)}", json=forged)
+            assert hook.status_code == 200
+            response = answer.result(timeout=30)
+    assert hits == []
+    if fallback:
+        assert response.status_code == 200 and response.content == guest
+        assert response.headers["x-boothai-original"] == "turbotext_link_refused"
+    else:
+        assert response.status_code == 502 and "turbotext_link_refused" in response.text
+    assert settled_job(b["services"]).reason == "turbotext_link_refused"

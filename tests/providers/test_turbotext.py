@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import time
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from PIL import Image
 from pydantic import SecretStr
-from starlette.routing import Mount
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
 
 from functions.deps import get_webhooks
 from functions.webhooks import router as webhooks_router
@@ -23,6 +28,8 @@ from shared.job_signals import JobSignals
 from shared.providers import ProviderContext
 from shared.providers import turbotext as tt
 from shared.providers.turbotext import ROLES, TurbotextProvider
+from shared.safe_fetch import FetchPolicy, SafeFetcher
+from shared.signed_links import webhook_token
 from shared.storage.filesystem_store import FilesystemStore
 from shared.usecases.webhooks import ProviderWebhooks
 from tests.fakes.media_server import media_app
@@ -55,6 +62,13 @@ def store(tmp_path, signer, public_app, reference):
     return store
 
 
+def _fetcher(*bases: str) -> SafeFetcher:
+    """What Services gives the provider: public addresses only, except exactly these
+    loopback servers (the fake Turbotext, and a fake CDN where a test needs one)."""
+    return SafeFetcher(FetchPolicy(
+        allow_hosts=frozenset(b.removeprefix("http://") for b in bases)))
+
+
 def _settings(turbotext_base: str, public_base_url: str | None = None, **kw) -> Settings:
     return Settings(
         turbotext_api_key="test-turbotext-key",
@@ -70,7 +84,7 @@ async def polling(turbotext_fake, store, signer, tables):
     _, base = turbotext_fake
     provider = TurbotextProvider(
         _settings(base), store=store, signer=signer, signals=JobSignals(tables),
-        poll_interval=1.0,
+        fetcher=_fetcher(base), poll_interval=1.0,
     )
     yield provider
     await provider.aclose()
@@ -83,7 +97,7 @@ async def hooked(turbotext_fake, store, signer, public_app):
     public_base, signals = public_app
     provider = TurbotextProvider(
         _settings(base, public_base), store=store, signer=signer, signals=signals,
-        safety_poll_interval=30,
+        fetcher=_fetcher(base), safety_poll_interval=30,
     )
     yield provider
     await provider.aclose()
@@ -142,12 +156,76 @@ async def test_each_type_reaches_its_method_with_the_right_roles(
     assert store.head(REFERENCE_KEY) is not None
 
 
-async def test_relative_result_link(polling, turbotext_fake, photo):
+@pytest.mark.parametrize(("shape", "path"), [
+    ("uploaded_image", "/download.php"),  # the docs' first sample
+    ("data_uploaded_image", "/download.php"),  # what a production driver of the API reads
+    ("relative", "/image/generate_image2image_id"),  # only data.image[0], site-relative
+])
+async def test_every_result_shape_arrives(polling, turbotext_fake, photo, shape, path):
     fake, _ = turbotext_fake
-    fake.script(TBehaviour(shape="relative"))
+    fake.script(TBehaviour(shape=shape))
     result = await polling.run(_job(photo))
     assert result.data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert fake.downloads[0][0].startswith("/image/generate_image2image_id")
+    assert Image.open(io.BytesIO(result.data)).size == (600, 800)
+    assert fake.downloads[0][0].startswith(path) and fake.downloads[0][1]
+
+
+async def test_download_php_redirect_is_followed(polling, turbotext_fake, photo):
+    """download.php?f=… answers 302 to /image/… like the real site: the image arrives, and
+    the bearer header goes to both hops because both are Turbotext's own origin."""
+    fake, _ = turbotext_fake
+    fake.script(TBehaviour(redirect=True))
+    result = await polling.run(_job(photo))
+    assert Image.open(io.BytesIO(result.data)).size == (600, 800)
+    assert [p for p, _ in fake.downloads] == [
+        "/download.php", f"/image/generate_image2image_id{fake.only_job.id}_0.png"]
+    assert all(bearer for _, bearer in fake.downloads)
+
+
+@pytest.fixture
+def cdn(turbotext_fake):
+    """Another origin serving Turbotext's result files."""
+    fake, _ = turbotext_fake
+    base, stop = run_app_in_thread(fake.cdn_app())
+    yield base
+    stop()
+
+
+async def test_redirect_to_another_origin_carries_no_api_key(
+    turbotext_fake, cdn, store, signer, tables, photo
+):
+    fake, base = turbotext_fake
+    provider = TurbotextProvider(_settings(base), store=store, signer=signer,
+                                 signals=JobSignals(tables), fetcher=_fetcher(base, cdn))
+    fake.script(TBehaviour(redirect_to=cdn))
+    try:
+        result = await provider.run(_job(photo))
+    finally:
+        await provider.aclose()
+    assert Image.open(io.BytesIO(result.data)).size == (600, 800)
+    assert fake.downloads == [("/download.php", True)]  # Turbotext's own host: the key
+    assert fake.cdn_downloads == [(f"/image/generate_image2image_id{fake.only_job.id}_0.png",
+                                   False)]  # the other origin: no Authorization at all
+
+
+async def test_result_link_on_an_internal_address_is_refused(polling, turbotext_fake, photo):
+    """The link in an answer is outside input: a private address other than Turbotext's own
+    configured host is refused, and nothing is fetched from it."""
+    fake, _ = turbotext_fake
+    fake.script(TBehaviour(redirect_to="http://169.254.169.254"))
+    with pytest.raises(ProviderFailed) as err:
+        await polling.run(_job(photo))
+    assert err.value.reason == "turbotext_link_refused"
+    assert fake.downloads == [("/download.php", True)]
+
+
+async def test_expired_result_link_is_a_named_download_failure(polling, turbotext_fake, photo):
+    fake, _ = turbotext_fake
+    fake.script(TBehaviour(expired=True))
+    with pytest.raises(ProviderFailed) as err:
+        await polling.run(_job(photo))
+    assert err.value.reason == "turbotext_download_failed"
+    assert "HTTP 404" in str(err.value)
 
 
 async def test_polls_at_most_once_per_second(polling, turbotext_fake, photo):
@@ -165,6 +243,8 @@ async def test_polls_at_most_once_per_second(polling, turbotext_fake, photo):
     [
         (TBehaviour(forbidden=True), "turbotext_forbidden_content"),
         (TBehaviour(error="face_not_detected"), "turbotext_error:face_not_detected"),
+        # Not a documented code: the reason stays one stable code, the text goes to the message.
+        (TBehaviour(error="quota exceeded, try later"), "turbotext_error"),
         (TBehaviour(create_status=429), "turbotext_http_429"),
         (TBehaviour(create_status=503), "turbotext_http_503"),
         (TBehaviour(poll_status=500), "turbotext_http_500"),
@@ -178,6 +258,37 @@ async def test_failures_have_named_reasons(polling, turbotext_fake, photo, behav
     assert err.value.reason == reason
 
 
+@pytest.mark.parametrize("script", [
+    TBehaviour(error="Недостаточно средств"),  # in the result
+    TBehaviour(create_error="Недостаточно средств"),  # refused at create_queue already
+])
+async def test_russian_error_text_is_the_message_and_the_reason_a_code(
+    polling, turbotext_fake, photo, script
+):
+    fake, _ = turbotext_fake
+    fake.script(script)
+    with pytest.raises(ProviderFailed) as err:
+        await polling.run(_job(photo))
+    assert err.value.reason == "turbotext_error"  # stable ASCII: it reaches headers and stats
+    assert "Недостаточно средств" in str(err.value)  # the operator reads the provider's words
+
+
+async def test_error_text_with_line_breaks_is_one_bounded_line(
+    polling, turbotext_fake, photo, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    fake, _ = turbotext_fake
+    fake.script(TBehaviour(error="Ошибка\r\nX-Injected: 1\u2028" + "я" * 2000))
+    with pytest.raises(ProviderFailed) as err:
+        await polling.run(_job(photo))
+    message = str(err.value)
+    assert err.value.reason == "turbotext_error"
+    assert "Ошибка X-Injected: 1" in message
+    assert not any(c in message for c in "\r\n\u2028") and len(message) <= 500
+    assert not any("\r" in r.getMessage() or "\nX-Injected" in r.getMessage()
+                   for r in caplog.records)
+
+
 async def test_unreachable_input_link_is_url_error(polling, turbotext_fake, photo):
     with pytest.raises(ProviderFailed) as err:
         await polling.run(_job(photo, type=ProcessingType.BACKGROUND,
@@ -188,7 +299,8 @@ async def test_unreachable_input_link_is_url_error(polling, turbotext_fake, phot
 async def test_wrong_key_is_an_http_error(turbotext_fake, store, signer, tables, photo):
     fake, base = turbotext_fake
     settings = _settings(base).model_copy(update={"turbotext_api_key": SecretStr("wrong")})
-    provider = TurbotextProvider(settings, store=store, signer=signer, signals=JobSignals(tables))
+    provider = TurbotextProvider(settings, store=store, signer=signer, signals=JobSignals(tables),
+                                 fetcher=_fetcher(base))
     try:
         with pytest.raises(ProviderFailed) as err:
             await provider.run(_job(photo))
@@ -274,6 +386,43 @@ async def test_webhook_failure_payload_is_a_named_failure(hooked, turbotext_fake
     assert err.value.reason == "turbotext_error:LIMIT"
 
 
+@pytest.fixture
+def bystander():
+    """Some other service on loopback that a forged result link points at."""
+    hits: list[str] = []
+
+    async def anything(request: Request) -> Response:
+        hits.append(request.url.path)
+        return Response(b"internal secrets", media_type="image/png")
+
+    base, stop = run_app_in_thread(Starlette(routes=[Route("/{path:path}", anything)]))
+    yield base, hits
+    stop()
+
+
+async def test_webhook_body_naming_an_internal_url_fetches_nothing(
+    hooked, turbotext_fake, photo, public_app, signer, bystander
+):
+    """Whoever holds a webhook URL (valid token) can POST any body: its link is fetched
+    through the safe fetcher, which refuses a loopback server that is not Turbotext."""
+    fake, _ = turbotext_fake
+    public_base, _ = public_app
+    other, hits = bystander
+    fake.script(TBehaviour(ready_after=60, webhook_times=0))  # only the forged body arrives
+    task = asyncio.create_task(hooked.run(_job(photo, job_id="jobssrf1")))
+    while not fake.jobs:
+        await asyncio.sleep(0.05)
+    forged = {"success": True, "error": "", "uploaded_image": f"{other}/x"}
+    async with httpx.AsyncClient() as client:
+        r = await client.post(f"{public_base}/hooks/turbotext/jobssrf1"
+                              f"?t={webhook_token(signer, 'jobssrf1')}", json=forged)
+    assert r.status_code == 200
+    with pytest.raises(ProviderFailed) as err:
+        await task
+    assert hits == []  # not one request reached it
+    assert err.value.reason == "turbotext_link_refused"
+
+
 async def test_lost_callback_is_caught_by_the_safety_poll(
     turbotext_fake, store, signer, public_app, photo
 ):
@@ -281,7 +430,7 @@ async def test_lost_callback_is_caught_by_the_safety_poll(
     public_base, signals = public_app
     provider = TurbotextProvider(
         _settings(base, public_base), store=store, signer=signer, signals=signals,
-        safety_poll_interval=1.0,
+        fetcher=_fetcher(base), safety_poll_interval=1.0,
     )
     fake.script(TBehaviour(webhook_times=0, reconnects=1))  # 1st safety poll: not yet
     try:
@@ -321,14 +470,11 @@ def test_result_link_shapes():
         "https://cdn.example/x.png")
     assert tt.result_link({"data": {"image": ["image/a_0.png"]}}, base) == (
         "https://www.turbotext.ru/image/a_0.png")
+    assert tt.result_link({"data": {"uploaded_image": "download.php?f=b.png"}}, base) == (
+        "https://www.turbotext.ru/download.php?f=b.png")
     with pytest.raises(ProviderFailed) as err:
         tt.result_link({"success": True, "data": {}}, base)
     assert err.value.reason == "turbotext_no_image"
-
-
-def test_bearer_goes_only_to_turbotext():
-    assert tt._same_origin("https://www.turbotext.ru/download.php?f=1", "https://www.turbotext.ru")
-    assert not tt._same_origin("https://cdn.example/x.png", "https://www.turbotext.ru")
 
 
 def _slot() -> Slot:
@@ -338,7 +484,8 @@ def _slot() -> Slot:
 
 def _bare(settings: Settings, signer, tables, tmp_path) -> TurbotextProvider:
     store = FilesystemStore(tmp_path / "o", signer=signer)
-    return TurbotextProvider(settings, store=store, signer=signer, signals=JobSignals(tables))
+    return TurbotextProvider(settings, store=store, signer=signer, signals=JobSignals(tables),
+                             fetcher=SafeFetcher())
 
 
 async def test_check_slot_needs_key_and_public_url(signer, tables, tmp_path):

@@ -17,12 +17,14 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from shared.errors import PayloadTooLarge, UnsupportedMedia
+from shared.ports import OriginHeaders
 from shared.safe_fetch import (
     FetchFailed,
     FetchPolicy,
     SafeFetcher,
     UrlRefused,
     address_refusal,
+    host_port,
 )
 from tests.fakes.server import run_app_in_thread
 
@@ -35,12 +37,15 @@ def png() -> bytes:
 
 def image_source_app() -> Starlette:
     hosts: list[str] = []
+    auth: list[tuple[str, str | None]] = []  # (path, Authorization header) of every request
 
     async def image(request: Request) -> Response:
         hosts.append(request.headers.get("host", ""))
+        auth.append((request.url.path, request.headers.get("authorization")))
         return Response(png(), media_type="image/png")
 
     async def redirect(request: Request) -> Response:
+        auth.append((request.url.path, request.headers.get("authorization")))
         return RedirectResponse(request.query_params["to"], status_code=302)
 
     async def loop(request: Request) -> Response:
@@ -75,6 +80,7 @@ def image_source_app() -> Starlette:
         Route("/text", text), Route("/missing", missing),
     ])
     app.state.hosts = hosts
+    app.state.auth = auth
     return app
 
 
@@ -230,6 +236,67 @@ async def test_pinned_connection_keeps_the_host_name(source) -> None:
     await fetcher.fetch(f"http://images.example.test:{port}/img.png")
     assert calls == ["images.example.test"]  # resolved once; the connection used that address
     assert app.state.hosts[-1] == f"images.example.test:{port}"
+
+
+# --- headers for one origin only (an API key), and the caller's own wording ----------------------------
+@pytest.fixture
+def other_source() -> Iterator[tuple[str, Starlette]]:
+    app = image_source_app()
+    url, stop = run_app_in_thread(app)
+    yield url, app
+    stop()
+
+
+async def test_origin_headers_go_to_their_origin_and_never_past_a_redirect(
+    source, other_source
+) -> None:
+    (url, app), (other, other_app) = source, other_source
+    fetcher = SafeFetcher(FetchPolicy(allow_hosts=frozenset({host_port(url), host_port(other)})))
+    key = OriginHeaders(origin=url, headers={"Authorization": "Bearer k-123"})
+    app.state.auth.clear()
+
+    # same origin, redirect included: every hop gets the key
+    await fetcher.fetch(f"{url}/redirect?to=/img.png", origin_headers=key)
+    assert app.state.auth == [("/redirect", "Bearer k-123"), ("/img.png", "Bearer k-123")]
+
+    # redirected to another origin: that server never sees it
+    app.state.auth.clear()
+    fetched = await fetcher.fetch(f"{url}/redirect?to={other}/img.png", origin_headers=key)
+    assert fetched.data == png() and fetched.url == f"{other}/img.png"
+    assert app.state.auth == [("/redirect", "Bearer k-123")]
+    assert other_app.state.auth == [("/img.png", None)]
+
+    # the same host on another port, or by another name, is another origin
+    other_app.state.auth.clear()
+    await fetcher.fetch(f"{other}/img.png", origin_headers=key)
+    assert other_app.state.auth == [("/img.png", None)]
+
+
+async def test_origin_headers_cannot_override_the_pinned_host(source) -> None:
+    url, app = source
+    key = OriginHeaders(origin=url, headers={"Host": "evil.example", "Authorization": "k"})
+    await allowing(url).fetch(url + "/img.png", origin_headers=key)
+    assert app.state.hosts[-1] == host_port(url)
+
+
+async def test_errors_name_the_callers_field_and_label(source) -> None:
+    url, _ = source
+    with pytest.raises(UrlRefused) as err:
+        await SafeFetcher().fetch(url + "/img.png", label="Turbotext result", field="result")
+    assert err.value.field == "result" and str(err.value).startswith("Turbotext result: ")
+    with pytest.raises(FetchFailed) as err:
+        await allowing(url).fetch(url + "/missing", field=None)
+    assert err.value.field is None
+    with pytest.raises(FetchFailed) as err:  # the vision API's wording stays the default
+        await allowing(url).fetch(url + "/missing")
+    assert err.value.field == "image_urls"
+
+
+def test_host_port_is_the_allow_list_entry() -> None:
+    assert host_port("http://127.0.0.1:8123/x") == "127.0.0.1:8123"
+    assert host_port("https://WWW.Turbotext.ru") == "www.turbotext.ru:443"
+    assert host_port("http://www.turbotext.ru/") == "www.turbotext.ru:80"
+    assert host_port("http://[::1]:9000") == "[::1]:9000"
 
 
 # --- size, time, content ------------------------------------------------------------------------------
