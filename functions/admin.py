@@ -33,6 +33,11 @@ def slot_json(view: SlotView) -> dict[str, Any]:
         "fallback_to_original": slot.fallback_to_original,
         "fallback_provider": slot.fallback_provider,
         "model": slot.model,
+        "image_size": slot.image_size,
+        # The output sizes the operator may pick for this slot's model, and what an unset
+        # slot gets; no choices: the UI shows no picker (every tab but Gemini's).
+        "image_sizes": list(view.sizes.choices),
+        "image_size_default": view.sizes.default,
         "has_reference": bool(slot.reference_key),
         "reference_url": f"{api}/reference" if slot.reference_key else None,
         "upload_url": view.upload_url,

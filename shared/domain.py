@@ -80,6 +80,7 @@ class Slot:
     fallback_to_original: bool = False
     fallback_provider: ProviderName | None = None
     model: str | None = None
+    image_size: str | None = None  # output resolution ("1K", "2K", "4K"); None: the default
     reference_key: str | None = None
     reference_mime: str | None = None
     updated_at: float = 0.0

@@ -184,7 +184,7 @@ class BoothPipeline:
                 prompt=slot.prompt, photo=photo.data, photo_mime=photo.mime,
                 photo_size=(photo.width, photo.height), deadline=deadline,
                 reference=reference, reference_mime=slot.reference_mime,
-                reference_key=slot.reference_key, model=slot.model,
+                reference_key=slot.reference_key, model=slot.model, image_size=slot.image_size,
             )
             try:
                 async with asyncio.timeout(max(0.0, left)):

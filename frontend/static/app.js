@@ -3,7 +3,7 @@
 import { STRINGS, pickLanguage } from "./i18n.js";
 
 const TYPES = ["face_swap", "background", "prompt"];
-const EDITABLE = ["type", "prompt", "enabled", "fallback_to_original", "fallback_provider"];
+const EDITABLE = ["type", "prompt", "enabled", "fallback_to_original", "fallback_provider", "image_size"];
 const STATS_REFRESH_MS = 3000;
 
 const state = {
@@ -300,6 +300,18 @@ class Card {
     fbSel.replaceChildren(...opts);
     fbSel.value = d.fallback_provider || "";
 
+    // output size: only where the provider offers sizes for this slot's model (Gemini 3)
+    const sizes = s.image_sizes || [];
+    n.querySelector(".size-field").hidden = sizes.length === 0;
+    const sizeSel = n.querySelector('[data-bind="image_size"]');
+    const sizeOpts = [el("option", { value: "", text: t("sizeDefault", s.image_size_default || "") }),
+      ...sizes.map((size) => el("option", { value: size, text: t(`size${size}`) }))];
+    if (d.image_size && !sizes.includes(d.image_size)) {
+      sizeOpts.push(el("option", { value: d.image_size, text: d.image_size }));
+    }
+    sizeSel.replaceChildren(...sizeOpts);
+    sizeSel.value = d.image_size || "";
+
     // reference
     const thumb = n.querySelector(".ref-thumb");
     const refLabel = n.querySelector(".ref-label");
@@ -330,7 +342,7 @@ class Card {
       p.hidden = !message;
       p.textContent = message || "";
     });
-    const described = { type: "type", prompt: "prompt", enabled: "enabled", fallback_provider: "fallback_provider" };
+    const described = { type: "type", prompt: "prompt", enabled: "enabled", fallback_provider: "fallback_provider", image_size: "image_size" };
     for (const [bind, field] of Object.entries(described)) {
       const input = n.querySelector(`[data-bind="${bind}"]`);
       const has = !!this.errors[field];
@@ -474,7 +486,7 @@ function pickEditable(slot) {
 
 function normaliseField(field) {
   if (!field) return null;
-  const known = ["type", "prompt", "reference", "fallback_provider", "enabled"];
+  const known = ["type", "prompt", "reference", "fallback_provider", "enabled", "image_size"];
   if (known.includes(field)) return field;
   if (field === "fallback_to_original") return "enabled";
   return null;

@@ -30,8 +30,9 @@ MODULES: dict[ProviderName, str] = {
     ProviderName.LOCAL: "shared.providers.local",
 }
 
-# The install extra that brings a provider's client library.
-EXTRAS: dict[ProviderName, str] = {ProviderName.GEMINI: "cloud"}
+# The install extra that brings a provider's client library; one not listed comes with the
+# core install (Gemini's SDK does), so a missing one means the install is incomplete.
+EXTRAS: dict[ProviderName, str] = {}
 
 
 @dataclass
@@ -72,7 +73,7 @@ def build_providers(ctx: ProviderContext) -> ProviderRegistry:
             module = importlib.import_module(MODULES[name])
         except ImportError as exc:
             extra = EXTRAS.get(name)
-            hint = f"; pip install -e '.[{extra}]'" if extra else ""
+            hint = f"; pip install -e '.[{extra}]'" if extra else "; reinstall: pip install -e ."
             unavailable[name] = f"not installed (missing {exc.name}{hint})"
             log.warning("provider %s unavailable: missing module %s", name, exc.name)
             continue

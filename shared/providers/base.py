@@ -64,6 +64,7 @@ class ProviderJob:
     reference_mime: str | None = None
     reference_key: str | None = None  # object key of the reference (for link-based APIs)
     model: str | None = None  # per-slot model override (e.g. a Gemini model id)
+    image_size: str | None = None  # per-slot output size ("1K"/"2K"/"4K"); None = default
 
     def remaining(self) -> float:
         """Seconds left before the deadline (never negative)."""
@@ -72,6 +73,15 @@ class ProviderJob:
     @property
     def has_reference(self) -> bool:
         return self.reference is not None or self.reference_key is not None
+
+
+@dataclass(frozen=True)
+class OutputSizes:
+    """The output sizes an operator may choose for a slot (its `image_size`), and the one an
+    unset slot gets. No choices: the provider (or the slot's model) has no such setting."""
+
+    choices: tuple[str, ...] = ()
+    default: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,9 @@ class Provider(Protocol):
     def check_slot(self, slot: Slot) -> None:
         """Raise InvalidInput (with `field`) if this provider cannot serve the slot as saved:
         the setup problem, or a provider-specific field (a Gemini model id)."""
+
+    def output_sizes(self, slot: Slot) -> OutputSizes:
+        """The `image_size` choices for this slot (the UI shows a picker when there are any)."""
 
     async def run(self, job: ProviderJob) -> ProviderImage:
         """Process one photo. Raise ProviderFailed(reason) when the service refuses or breaks.
@@ -128,6 +141,9 @@ class BaseProvider:
         problem_text = self.setup_problem()
         if problem_text:
             raise InvalidInput(problem_text, field="type")
+
+    def output_sizes(self, slot: Slot) -> OutputSizes:
+        return OutputSizes()
 
     def refuse_unready(self, job: ProviderJob) -> None:
         """Before any call out: the job holds what its type needs (the slot rules)."""

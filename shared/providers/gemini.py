@@ -31,7 +31,13 @@ from shared.config import Settings
 from shared.domain import ProviderName, Slot
 from shared.errors import InvalidInput, PayloadTooLarge, ProviderFailed, UnsupportedMedia
 from shared.providers import prompts
-from shared.providers.base import BaseProvider, ProviderContext, ProviderImage, ProviderJob
+from shared.providers.base import (
+    BaseProvider,
+    OutputSizes,
+    ProviderContext,
+    ProviderImage,
+    ProviderJob,
+)
 from shared.slot_rules import EDIT_MODEL
 
 # Inline images in, inline image out: no storage port; the key comes from the stack secret.
@@ -51,24 +57,69 @@ SUPPORTED_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16
 DEFAULT_RETRY_MIN_SECONDS = 5.0
 RETRY_STATUS_CODES = [429, 500, 503]
 # The pipeline cancels run() at the deadline and reports "deadline" (504). Our own timers
-# are a backstop for callers without one, set a moment later so they never race it.
-DEADLINE_GRACE_SECONDS = 0.3
+# are a backstop for callers without one, set a moment later so they never race it: first
+# the SDK's per-attempt timeout, which its transport turns into its own timeout error (mapped
+# below), then, later still, run()'s hard stop, which also ends a retry the SDK would start
+# after a timed-out attempt (it retries timeouts and refused connections by itself).
+TRANSPORT_GRACE_SECONDS = 0.3
+HARD_STOP_GRACE_SECONDS = 1.0
 
-# The SDK talks through aiohttp when it is installed, else httpx: map both transports' errors.
-_TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (httpx.TimeoutException,)
-_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.TransportError,)
+# google-genai picks its async transport at run time: aiohttp when it can import it (our
+# venv has it through modal; a core install does not), else httpx2, its default, or httpx
+# with GOOGLE_GENAI_HTTP_CLIENT=httpx. Each raises its own classes (httpx2's are not httpx's),
+# so the errors of every transport installed are mapped. aiohttp's overall timeout is the
+# builtin TimeoutError. Timeouts are listed first: they are transport errors too.
+_TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, httpx.TimeoutException)
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (httpx.RequestError,)
+try:
+    import httpx2
+except ImportError:  # pragma: no cover - google-genai 3.x depends on it
+    pass
+else:
+    _TIMEOUT_ERRORS += (httpx2.TimeoutException,)
+    _TRANSPORT_ERRORS += (httpx2.RequestError,)
 try:
     import aiohttp
-except ImportError:  # pragma: no cover - depends on the install
+except ImportError:  # a core install
     pass
 else:
     _TIMEOUT_ERRORS += (aiohttp.ServerTimeoutError,)
     _TRANSPORT_ERRORS += (aiohttp.ClientError,)
 
+# Output resolution ("imageSize"): the Gemini 3 image models (Pro, 3.1 Flash) take "1K",
+# "2K" or "4K" (an uppercase K) and draw 1K without it; 2.5 Flash Image draws ~1 MP only and
+# refuses the field. A booth print (10x15 cm at 300 dpi is 1800x1200 px) wants more than
+# 1K, so slots that leave the size unset get 2K where the model can draw it.
+IMAGE_SIZES = ("1K", "2K", "4K")
+DEFAULT_IMAGE_SIZE = "2K"
+_SIZED_MODEL_RE = re.compile(r"^gemini-(\d+)(?:\.\d+)?-(?:pro|flash)-image(?:-[A-Za-z0-9.-]+)?$")
+
 _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,99}$")
 
-# Finish reasons that mean "the model chose not to draw": named so the operator sees why.
-_SAFETY_REASONS = {"IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT"}
+# Why Gemini drew nothing, by the finish reason of its candidate or the block reason of its
+# prompt feedback: what the operator can do about it. The code is "gemini_" + the reason in
+# lower case (it becomes the X-Boothai-Original header: ASCII, no spaces); a reason not
+# listed here is "gemini_refused" (or "gemini_blocked"), its name kept in the message only.
+_REFUSALS: dict[str, str] = {
+    "SAFETY": "Gemini's safety filter refused this photo or prompt; try a different prompt",
+    "IMAGE_SAFETY": "Gemini's safety filter refused the image it drew; try a different prompt",
+    "PROHIBITED_CONTENT": "Gemini refused this photo or prompt as prohibited by its usage "
+                          "policy; change the prompt or the reference image",
+    "IMAGE_PROHIBITED_CONTENT": "Gemini refused the image it drew as prohibited by its usage "
+                                "policy; change the prompt",
+    "BLOCKLIST": "the prompt contains a term on Gemini's blocklist; reword the prompt",
+    "SPII": "Gemini refused because the result would show sensitive personal information; "
+            "remove names, numbers or documents from the prompt and the reference image",
+    "RECITATION": "Gemini refused because the result would copy existing material too "
+                  "closely; reword the prompt",
+    "IMAGE_RECITATION": "Gemini refused because the image would copy an existing picture too "
+                        "closely; use another reference image or prompt",
+    "IMAGE_OTHER": "Gemini could not draw this image and gave no further reason; try again "
+                   "or change the prompt",
+    "OTHER": "Gemini refused for a reason it does not name; try again or change the prompt",
+    "JAILBREAK": "Gemini took the prompt for an attempt to get around its rules; reword it",
+    "MODEL_ARMOR": "the Google Cloud project's Model Armor policy blocked the request",
+}
 
 
 class GeminiProvider(BaseProvider):
@@ -94,6 +145,16 @@ class GeminiProvider(BaseProvider):
         super().check_slot(slot)
         if slot.model and not _MODEL_RE.match(slot.model):
             raise InvalidInput("not a valid Gemini model id", field="model")
+        model = slot.model or self._settings.gemini_model
+        sizes = image_sizes_for(model)
+        if slot.image_size and slot.image_size not in sizes:
+            can = f"it draws {', '.join(sizes)}" if sizes else "it draws ~1K only"
+            raise InvalidInput(f"{model} cannot draw at {slot.image_size}: {can}",
+                               field="image_size")
+
+    def output_sizes(self, slot: Slot) -> OutputSizes:
+        sizes = image_sizes_for(slot.model or self._settings.gemini_model)
+        return OutputSizes(sizes, DEFAULT_IMAGE_SIZE if sizes else None)
 
     # -- one photo ------------------------------------------------------------------------------
     async def run(self, job: ProviderJob) -> ProviderImage:
@@ -105,33 +166,44 @@ class GeminiProvider(BaseProvider):
         self.refuse_unready(job)
 
         contents = await run_cpu(lambda: _build_contents(job))
-        ratio = nearest_aspect_ratio(*job.photo_size)
+        image_config = types.ImageConfig(aspect_ratio=nearest_aspect_ratio(*job.photo_size),
+                                         image_size=self._image_size(job, model))
         started = time.monotonic()
         try:
-            async with asyncio.timeout(job.remaining() + DEADLINE_GRACE_SECONDS):
-                data = await self._generate_with_retry(job, model, contents, ratio)
+            async with asyncio.timeout(job.remaining() + HARD_STOP_GRACE_SECONDS):
+                data = await self._generate_with_retry(job, model, contents, image_config)
         except TimeoutError:
             raise ProviderFailed("gemini_timeout", "Gemini did not answer in time") from None
         log.info("gemini %s job %s done in %.1fs", model, job.job_id, time.monotonic() - started)
         return await run_cpu(lambda: _as_provider_image(data))
 
+    def _image_size(self, job: ProviderJob, model: str) -> str | None:
+        sizes = image_sizes_for(model)
+        if not sizes:
+            if job.image_size:  # saved for another model (the deployment default changed)
+                log.warning("gemini job %s: %s takes no image size; %s not sent",
+                            job.job_id, model, job.image_size)
+            return None
+        return job.image_size if job.image_size in sizes else DEFAULT_IMAGE_SIZE
+
     async def _generate_with_retry(
-        self, job: ProviderJob, model: str, contents: list, ratio: str
+        self, job: ProviderJob, model: str, contents: list, image_config: types.ImageConfig
     ) -> bytes:
         # Operators saw NO_IMAGE with HTTP 200 now and then; one quick retry usually draws.
         try:
-            return await self._generate(job, model, contents, ratio)
+            return await self._generate(job, model, contents, image_config)
         except ProviderFailed as exc:
             if exc.reason != "gemini_no_image" or job.remaining() < self._retry_min_seconds:
                 raise
             log.info("gemini job %s: no image, retrying once", job.job_id)
-            return await self._generate(job, model, contents, ratio)
+            return await self._generate(job, model, contents, image_config)
 
-    async def _generate(self, job: ProviderJob, model: str, contents: list, ratio: str) -> bytes:
+    async def _generate(self, job: ProviderJob, model: str, contents: list,
+                        image_config: types.ImageConfig) -> bytes:
         assert self._client is not None
         config = types.GenerateContentConfig(
             response_modalities=["IMAGE"],
-            image_config=types.ImageConfig(aspect_ratio=ratio),
+            image_config=image_config,
             http_options=self._http_options(job.remaining()),
         )
         try:
@@ -144,15 +216,16 @@ class GeminiProvider(BaseProvider):
             raise ProviderFailed("gemini_timeout", "Gemini did not answer in time") from None
         except _TRANSPORT_ERRORS as exc:
             raise ProviderFailed(
-                "gemini_unreachable", f"cannot reach Gemini ({type(exc).__name__})"
+                "gemini_unreachable",
+                f"cannot reach Gemini, or the connection broke ({type(exc).__name__})",
             ) from None
         return extract_image(response)
 
     def _http_options(self, remaining: float) -> types.HttpOptions:
         """Per-call timeout and retry, both inside what is left of the booth window."""
-        timeout_ms = max(1000, math.floor((remaining + DEADLINE_GRACE_SECONDS) * 1000))
+        timeout_ms = max(1000, math.floor((remaining + TRANSPORT_GRACE_SECONDS) * 1000))
         # The SDK applies the timeout per attempt, so a retry is allowed only when two
-        # attempts plus the back-off could fit; asyncio.timeout in run() is the hard stop.
+        # attempts plus the back-off could fit; run()'s hard stop ends whatever outlasts it.
         attempts = 2 if remaining >= 2 * self._retry_min_seconds else 1
         return types.HttpOptions(
             timeout=timeout_ms,
@@ -174,6 +247,13 @@ class GeminiProvider(BaseProvider):
 
 def create(ctx: ProviderContext) -> GeminiProvider:
     return GeminiProvider(ctx.settings)
+
+
+def image_sizes_for(model: str) -> tuple[str, ...]:
+    """The `imageSize` values `model` takes: the Gemini 3+ Pro and Flash image models take
+    all of IMAGE_SIZES; others (2.5 Flash Image, Flash Lite) none."""
+    match = _SIZED_MODEL_RE.match(model)
+    return IMAGE_SIZES if match and int(match.group(1)) >= 3 else ()
 
 
 def _make_client(settings: Settings) -> genai.Client:
@@ -250,8 +330,8 @@ def extract_image(response: types.GenerateContentResponse) -> bytes:
     """The image bytes, or ProviderFailed naming why there are none."""
     feedback = response.prompt_feedback
     if feedback is not None and feedback.block_reason:
-        reason = _enum_name(feedback.block_reason)
-        raise ProviderFailed(f"gemini_blocked_prompt:{reason}", f"Gemini blocked the prompt ({reason})")
+        raise _refusal(_enum_name(feedback.block_reason), feedback.block_reason_message,
+                       blocked=True)
 
     candidates = response.candidates or []
     if not candidates:
@@ -269,15 +349,29 @@ def extract_image(response: types.GenerateContentResponse) -> bytes:
         return drawn[-1]
 
     finish = _enum_name(candidate.finish_reason) if candidate.finish_reason else ""
-    if finish in _SAFETY_REASONS:
-        raise ProviderFailed("gemini_image_safety", f"Gemini refused to draw the image ({finish})")
     if finish == "NO_IMAGE":
         raise ProviderFailed("gemini_no_image", "Gemini returned no image")
     if finish and finish not in ("STOP", "FINISH_REASON_UNSPECIFIED"):
-        raise ProviderFailed(f"gemini_refused:{finish}", f"Gemini stopped without an image ({finish})")
+        raise _refusal(finish, candidate.finish_message, blocked=False)
     if any(p.text for p in parts if not p.thought):
         raise ProviderFailed("gemini_text_only", "Gemini answered with text instead of an image")
     raise ProviderFailed("gemini_no_image", "Gemini returned no image")
+
+
+def _refusal(reason: str, said: str | None, *, blocked: bool) -> ProviderFailed:
+    """A named refusal: the code from the reason's name when it is a known one (the name comes
+    from the answer, so an unknown one never becomes a code), the operator's next step, and
+    Google's own words when it sent any."""
+    advice = _REFUSALS.get(reason)
+    when = "blocked the request" if blocked else "stopped without an image"
+    if advice is None:
+        code = "gemini_blocked" if blocked else "gemini_refused"
+        message = f"Gemini {when} ({reason})"
+    else:
+        code, message = f"gemini_{reason.lower()}", f"{advice} (Gemini {when}: {reason})"
+    if said:
+        message += f"; Gemini said: {said}"
+    return ProviderFailed(code, message)
 
 
 def _enum_name(value: object) -> str:

@@ -8,6 +8,7 @@ API keys. Every refusal is an InvalidInput naming the field the operator must ch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -31,6 +32,7 @@ from shared.errors import InvalidInput, NotFound
 from shared.media import Media, StoredImage
 from shared.pipeline import BoothAnswer, BoothPipeline
 from shared.providers import Provider, ProviderRegistry
+from shared.providers.base import OutputSizes
 from shared.repository import Repository
 from shared.slot_rules import Capabilities, SlotProblem, slot_problem
 
@@ -46,6 +48,9 @@ class SlotSettings(BaseModel):
     fallback_to_original: bool = False
     fallback_provider: ProviderName | None = None
     model: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9._:/-]*$")
+    # Output resolution where the provider and model offer one (Gemini 3 image models); None:
+    # the provider's default. Whether the slot's model can draw it is the provider's check.
+    image_size: Literal["1K", "2K", "4K"] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class SlotView:
     slot: Slot
     upload_url: str
     problem: SlotProblem | None  # why it cannot run as saved, or None
+    sizes: OutputSizes = OutputSizes()  # the image_size choices the provider offers
 
 
 @dataclass(frozen=True)
@@ -126,8 +132,10 @@ class OperatorConsole:
         return (settings.upload_base_url or settings.public_base_url or request_base).rstrip("/")
 
     def view(self, slot: Slot, request_base: str) -> SlotView:
+        provider = self.providers.get(slot.provider)
         return SlotView(slot, f"{self.upload_base(request_base)}/u/{slot.upload_token}",
-                        self._problem(slot))
+                        self._problem(slot),
+                        provider.output_sizes(slot) if provider else OutputSizes())
 
     async def tabs(self, tenant: str, request_base: str) -> list[TabWithSlots]:
         enabled = list(self.settings.enabled_providers)
@@ -160,6 +168,7 @@ class OperatorConsole:
         slot.fallback_to_original = settings.fallback_to_original
         slot.fallback_provider = settings.fallback_provider
         slot.model = settings.model or None
+        slot.image_size = settings.image_size
         problem = slot_problem(slot, impl.capabilities, impl.label)
         if problem and problem.code == "unsupported_type":  # refused whether enabled or not
             note = f" ({impl.types_note})" if impl.types_note else ""
@@ -170,7 +179,21 @@ class OperatorConsole:
             raise InvalidInput(f"cannot enable: {problem.message}", field=problem.field)
         if slot.type is not None:
             impl.check_slot(slot)
+        self._check_image_size(slot, impl)
         return await self.repo.save_slot(slot)
+
+    @staticmethod
+    def _check_image_size(slot: Slot, impl: Provider) -> None:
+        """A size the provider offers for this slot, or none (its default). Gemini's own
+        check_slot names the model; this one also covers providers with no size setting."""
+        if slot.image_size is None:
+            return
+        choices = impl.output_sizes(slot).choices
+        if slot.image_size not in choices:
+            offer = (f"choose {', '.join(choices)} or the default" if choices
+                     else "it has no size setting; leave it at the default")
+            raise InvalidInput(f"{impl.label} cannot draw at {slot.image_size}: {offer}",
+                               field="image_size")
 
     def _usable(self, name: ProviderName) -> Provider:
         impl = self.providers.get(name)

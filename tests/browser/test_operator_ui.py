@@ -240,6 +240,35 @@ def test_slot_hints_come_from_the_servers_rules(page: Page, service: Service, sh
     expect(swap.locator(".ref")).to_be_hidden()  # generate_image2image reads no reference
 
 
+def test_output_size_is_picked_only_where_the_model_draws_sizes(page: Page, service: Service,
+                                                                 shots) -> None:
+    """A Gemini 3 slot shows 1K/2K/4K with the default named; saving keeps the other fields;
+    a slot on 2.5 Flash Image (the default model) and the other tabs show no picker."""
+    assert service.api("PUT", "/api/slots/gemini/6", json={
+        "type": "prompt", "prompt": "a film noir portrait",
+        "model": "gemini-3-pro-image-preview"}).status_code == 200
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    open_tab(page, "gemini")
+    pro = card(page, "gemini", 6)
+    size = pro.locator('[data-bind="image_size"]')
+    expect(size).to_be_visible()
+    expect(size.locator("option")).to_have_text(
+        ["Default (2K)", "1K (fast, ~1 MP)", "2K (10×15 cm prints)", "4K (large prints)"])
+    size.select_option("4K")
+    pro.locator(".save").click()
+    expect(pro.locator(".card-foot .msg")).to_have_text("Saved")
+    saved = service.slot("gemini", 6)
+    assert (saved["image_size"], saved["model"], saved["prompt"]) == (
+        "4K", "gemini-3-pro-image-preview", "a film noir portrait")
+    pro.scroll_into_view_if_needed()
+    pro.screenshot(path=shots / "09b_output_size.png")
+
+    expect(card(page, "gemini", 7).locator('[data-bind="image_size"]')).to_be_hidden()
+    open_tab(page, "local")
+    expect(card(page, "local", 7).locator('[data-bind="image_size"]')).to_be_hidden()
+
+
 def test_try_it_shows_the_error_text(browser: Browser, service: Service) -> None:
     # Background chosen but no background image yet: the server says why it cannot run.
     assert service.api("PUT", "/api/slots/local/3", json={"type": "background"}).status_code == 200

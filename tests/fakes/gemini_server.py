@@ -1,11 +1,19 @@
 """A fake Gemini API (`generateContent`) speaking the real JSON wire format.
 
 The real google-genai client is pointed at it with `HttpOptions(base_url=...)`. Each
-request is recorded (parts in order, prompt text, aspect ratio, size) and answered by the
-next scripted behaviour, or by a plain success when the script is empty.
+request is recorded (parts in order, prompt text, aspect ratio, image size, size in bytes)
+and answered by the next scripted behaviour, or by a plain success when the script is empty.
 
     fake = FakeGemini(api_key="test-key")
     fake.script(Behaviour.status(503), Behaviour.ok(text_before="Here you go"))
+
+What it checks the way the real API does, before any scripted behaviour:
+- the model exists (404 NOT_FOUND otherwise, with Google's wording);
+- `imageConfig.aspectRatio` is one the model supports, and `imageConfig.imageSize` is only
+  sent to a model that takes it, with a value it takes ("1K", "2K", "4K"; an uppercase K —
+  "2k" is rejected): 400 INVALID_ARGUMENT otherwise.
+A successful answer is the tinted guest photo at the size the model's resolution table gives
+for the requested aspect ratio and image size (1K when no size was sent).
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageOps
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 _STATUS_WORDS = {
@@ -32,15 +40,53 @@ _STATUS_WORDS = {
     429: "RESOURCE_EXHAUSTED",
     500: "INTERNAL",
     503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+# Output pixels per aspect ratio at 1K, from the model pages of the Gemini API docs
+# (ai.google.dev/gemini-api/docs/image-generation). 2K and 4K are twice and four times
+# each side; "512" (Gemini 3.1 Flash Image only) is half.
+_FLASH_25_1K = {
+    "1:1": (1024, 1024), "2:3": (832, 1248), "3:2": (1248, 832), "3:4": (864, 1184),
+    "4:3": (1184, 864), "4:5": (896, 1152), "5:4": (1152, 896), "9:16": (768, 1344),
+    "16:9": (1344, 768), "21:9": (1536, 672),
+}
+_GEMINI_3_1K = {
+    "1:1": (1024, 1024), "2:3": (848, 1264), "3:2": (1264, 848), "3:4": (896, 1200),
+    "4:3": (1200, 896), "4:5": (928, 1152), "5:4": (1152, 928), "9:16": (768, 1376),
+    "16:9": (1376, 768), "21:9": (1584, 672),
+}
+_GEMINI_31_EXTRA_1K = {"1:4": (512, 2048), "4:1": (2048, 512), "1:8": (384, 3072),
+                       "8:1": (3072, 384)}
+_SCALE = {"512": 0.5, "1K": 1, "2K": 2, "4K": 4}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    table_1k: dict[str, tuple[int, int]]  # the aspect ratios it takes, with their 1K pixels
+    image_sizes: tuple[str, ...] = ()  # the imageSize values it takes; () = not the field
+
+
+_GEMINI_3 = ModelSpec(_GEMINI_3_1K, ("1K", "2K", "4K"))
+_GEMINI_31 = ModelSpec({**_GEMINI_3_1K, **_GEMINI_31_EXTRA_1K}, ("512", "1K", "2K", "4K"))
+MODELS: dict[str, ModelSpec] = {
+    "gemini-2.5-flash-image": ModelSpec(_FLASH_25_1K),
+    "gemini-2.5-flash-image-preview": ModelSpec(_FLASH_25_1K),
+    "gemini-3-pro-image-preview": _GEMINI_3,
+    "gemini-3-pro-image": _GEMINI_3,
+    "gemini-3.1-flash-image-preview": _GEMINI_31,
+    "gemini-3.1-flash-image": _GEMINI_31,
 }
 
 
 @dataclass
 class Behaviour:
-    kind: str = "ok"  # ok | status | blocked | finish | text_only | hang
+    # ok | status | blocked | finish | text_only | hang | stall_body | cut_body
+    kind: str = "ok"
     latency: float = 0.0
     status: int = 200
     reason: str = ""  # block reason or finish reason
+    message: str | None = None  # finishMessage / blockReasonMessage, as the API words it
     text_before: str | None = None  # a text part before the image
     thought_image: bool = False  # add an inline image marked thought (must be ignored)
     declared_mime: str | None = None  # lie about the mime type of the returned image
@@ -59,13 +105,15 @@ class Behaviour:
         return cls(kind="status", status=status, latency=latency)
 
     @classmethod
-    def blocked(cls, reason: str = "PROHIBITED_CONTENT") -> Behaviour:
-        return cls(kind="blocked", reason=reason)
+    def blocked(cls, reason: str = "PROHIBITED_CONTENT", message: str | None = None) -> Behaviour:
+        """`promptFeedback.blockReason`: the request was refused before any drawing."""
+        return cls(kind="blocked", reason=reason, message=message)
 
     @classmethod
-    def finish(cls, reason: str) -> Behaviour:
-        """A candidate with this finishReason and no image (IMAGE_SAFETY, NO_IMAGE, …)."""
-        return cls(kind="finish", reason=reason)
+    def finish(cls, reason: str, message: str | None = None) -> Behaviour:
+        """A candidate with this finishReason and no image (IMAGE_SAFETY, NO_IMAGE, …);
+        `message` is the candidate's finishMessage."""
+        return cls(kind="finish", reason=reason, message=message)
 
     @classmethod
     def text_only(cls) -> Behaviour:
@@ -75,6 +123,17 @@ class Behaviour:
     def hang(cls) -> Behaviour:
         """Never answer; stops when the client goes away."""
         return cls(kind="hang")
+
+    @classmethod
+    def stall_body(cls) -> Behaviour:
+        """200 and its headers (Content-Length of a whole answer), half the body, then
+        nothing more until the client goes away: a connection that dies mid-answer."""
+        return cls(kind="stall_body")
+
+    @classmethod
+    def cut_body(cls) -> Behaviour:
+        """200 and its headers, half the body, then the connection is closed."""
+        return cls(kind="cut_body")
 
     @classmethod
     def wrong_mime(cls) -> Behaviour:
@@ -90,6 +149,7 @@ class RecordedRequest:
     parts: list[dict]  # {"kind": "image", "mime", "data"} or {"kind": "text", "text"}
     generation_config: dict
     size: int
+    headers: dict[str, str] = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)
 
     @property
@@ -101,11 +161,16 @@ class RecordedRequest:
         return "\n".join(p["text"] for p in self.parts if p["kind"] == "text")
 
     @property
+    def image_config(self) -> dict:
+        return _field(self.generation_config, "imageConfig", "image_config") or {}
+
+    @property
     def aspect_ratio(self) -> str | None:
-        config = self.generation_config.get("imageConfig") or self.generation_config.get(
-            "image_config"
-        ) or {}
-        return config.get("aspectRatio") or config.get("aspect_ratio")
+        return _field(self.image_config, "aspectRatio", "aspect_ratio")
+
+    @property
+    def image_size(self) -> str | None:
+        return _field(self.image_config, "imageSize", "image_size")
 
     @property
     def kinds(self) -> list[str]:
@@ -131,14 +196,14 @@ class FakeGemini:
         with self._lock:
             return self._script.popleft() if self._script else Behaviour.ok()
 
-    async def _handle(self, request: Request) -> JSONResponse:
+    async def _handle(self, request: Request) -> Response:
         version = request.path_params["version"]
         model, _, action = request.path_params["target"].partition(":")
         if version not in ("v1", "v1beta") or action != "generateContent":
             return _error(404, f"unknown method {version}/{action}")
         if request.headers.get("x-goog-api-key") != self.api_key:
             self.unauthorized += 1
-            return _error(403, "API key not valid")
+            return _error(403, "API key not valid. Please pass a valid API key.")
 
         raw = await request.body()
         body = json.loads(raw)
@@ -147,10 +212,20 @@ class FakeGemini:
             model=model,
             api_key=request.headers.get("x-goog-api-key"),
             parts=_parse_parts(body),
-            generation_config=body.get("generationConfig") or body.get("generation_config") or {},
+            generation_config=_field(body, "generationConfig", "generation_config") or {},
             size=len(raw),
+            headers=dict(request.headers),
         )
         self.requests.append(record)
+
+        spec = MODELS.get(model)
+        if spec is None:
+            return _error(404, f"models/{model} is not found for API version {version}, or is "
+                               "not supported for generateContent. Call ListModels to see the list "
+                               "of available models and their supported methods.")
+        refused = _check_image_config(record, spec)
+        if refused is not None:
+            return refused
 
         behaviour = self._next()
         if behaviour.kind == "hang":
@@ -158,16 +233,44 @@ class FakeGemini:
             return _error(504, "client went away")
         if behaviour.latency:
             await asyncio.sleep(behaviour.latency)
-        return _answer(behaviour, record, model)
+        if behaviour.kind in ("stall_body", "cut_body"):
+            return _broken_answer(behaviour, record, spec, model, request)
+        return _answer(behaviour, record, spec, model)
+
+
+def _field(obj: dict, camel: str, snake: str):
+    # Google's JSON mapping accepts both spellings of a field name.
+    return obj.get(camel, obj.get(snake))
+
+
+def _check_image_config(record: RecordedRequest, spec: ModelSpec) -> Response | None:
+    ratio, size = record.aspect_ratio, record.image_size
+    if ratio is not None and ratio not in spec.table_1k:
+        return _error(400, f"Unsupported aspect ratio: {ratio}")
+    if size is None:
+        return None
+    if not spec.image_sizes:
+        return _error(400, "Image size is not supported for this model.")
+    if size not in spec.image_sizes:
+        return _error(400, f"Invalid image size: {size}. Supported values are "
+                           + ", ".join(spec.image_sizes) + ".")
+    return None
+
+
+def output_size(spec: ModelSpec, ratio: str, image_size: str | None) -> tuple[int, int]:
+    """The pixels the model draws for `ratio` at `image_size` (1K when not sent)."""
+    width, height = spec.table_1k[ratio]
+    scale = _SCALE[image_size or "1K"]
+    return int(width * scale), int(height * scale)
 
 
 def _parse_parts(body: dict) -> list[dict]:
     parts = []
     for content in body.get("contents", []):
         for part in content.get("parts", []):
-            inline = part.get("inlineData") or part.get("inline_data")
+            inline = _field(part, "inlineData", "inline_data")
             if inline is not None:
-                mime = inline.get("mimeType") or inline.get("mime_type")
+                mime = _field(inline, "mimeType", "mime_type")
                 parts.append(
                     {"kind": "image", "mime": mime, "data": _b64decode(inline["data"])}
                 )
@@ -195,21 +298,35 @@ def _error(code: int, message: str) -> JSONResponse:
                         status_code=code)
 
 
-def _answer(behaviour: Behaviour, record: RecordedRequest, model: str) -> JSONResponse:
+def _answer(behaviour: Behaviour, record: RecordedRequest, spec: ModelSpec,
+            model: str) -> JSONResponse:
     if behaviour.kind == "status":
         return _error(behaviour.status, "scripted failure")
+    return JSONResponse(_answer_body(behaviour, record, spec, model))
+
+
+def _answer_body(behaviour: Behaviour, record: RecordedRequest, spec: ModelSpec,
+                 model: str) -> dict:
     if behaviour.kind == "blocked":
-        return JSONResponse({"promptFeedback": {"blockReason": behaviour.reason},
-                             "modelVersion": model})
+        feedback: dict = {"blockReason": behaviour.reason}
+        if behaviour.message:
+            feedback["blockReasonMessage"] = behaviour.message
+        return {"promptFeedback": feedback, "usageMetadata": {"promptTokenCount": 1290},
+                "modelVersion": model}
     if behaviour.kind == "finish":
-        return JSONResponse({"candidates": [{"index": 0, "finishReason": behaviour.reason}],
-                             "modelVersion": model})
+        candidate: dict = {"index": 0, "finishReason": behaviour.reason}
+        if behaviour.message:
+            candidate["finishMessage"] = behaviour.message
+        return {"candidates": [candidate], "modelVersion": model}
     if behaviour.kind == "text_only":
         parts = [{"text": "Could you tell me more about the picture you want?"}]
-        return _candidate(parts, model)
+        return _candidate_body(parts, model)
 
     first = record.images[0]["data"] if record.images else None
-    data = tinted(first, behaviour.image_format)
+    size = None
+    if record.aspect_ratio is not None:
+        size = output_size(spec, record.aspect_ratio, record.image_size)
+    data = tinted(first, behaviour.image_format, size=size)
     mime = behaviour.declared_mime or f"image/{behaviour.image_format.lower()}"
     parts = []
     if behaviour.text_before:
@@ -221,31 +338,63 @@ def _answer(behaviour: Behaviour, record: RecordedRequest, model: str) -> JSONRe
         draft = solid((32, 32), (0, 255, 0))
         parts.append({"inlineData": {"mimeType": "image/png", "data": _b64(draft)},
                       "thought": True})
-    return _candidate(parts, model)
+    return _candidate_body(parts, model)
+
+
+def _broken_answer(behaviour: Behaviour, record: RecordedRequest, spec: ModelSpec, model: str,
+                   request: Request) -> Response:
+    whole = json.dumps(_answer_body(Behaviour.ok(), record, spec, model)).encode()
+    return _HalfAnswer(whole, stall=behaviour.kind == "stall_body", request=request)
+
+
+class _HalfAnswer(Response):
+    """Status, headers with the whole answer's Content-Length, the first half of the body;
+    then either nothing until the client leaves, or the end of the ASGI call without the
+    rest, on which the server closes the connection."""
+
+    def __init__(self, whole: bytes, *, stall: bool, request: Request) -> None:
+        super().__init__(media_type="application/json")
+        self._whole, self._stall, self._request = whole, stall, request
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(self._whole)).encode())]})
+        await send({"type": "http.response.body", "body": self._whole[: len(self._whole) // 2],
+                    "more_body": True})
+        if self._stall:
+            await _hang(self._request)
 
 
 def _candidate(parts: list[dict], model: str) -> JSONResponse:
-    return JSONResponse({
+    return JSONResponse(_candidate_body(parts, model))
+
+
+def _candidate_body(parts: list[dict], model: str) -> dict:
+    return {
         "candidates": [{"index": 0, "finishReason": "STOP",
                         "content": {"role": "model", "parts": parts}}],
         "usageMetadata": {"promptTokenCount": 1290, "totalTokenCount": 2580},
         "modelVersion": model,
-    })
+    }
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def tinted(source: bytes | None, fmt: str = "PNG") -> bytes:
-    """The input photo with a warm tint (so a test can tell it was processed), or a small
-    generated picture when there was no input."""
+def tinted(source: bytes | None, fmt: str = "PNG", size: tuple[int, int] | None = None) -> bytes:
+    """The input photo with a warm tint (so a test can tell it was processed), at `size` when
+    given, or a small generated picture when there was no input."""
     if source is None:
-        return solid((64, 48), (200, 80, 40), fmt)
+        return solid(size or (64, 48), (200, 80, 40), fmt)
     img = Image.open(io.BytesIO(source)).convert("RGB")
     img = ImageOps.colorize(img.convert("L"), black=(40, 0, 0), white=(255, 220, 160))
+    if size is not None and img.size != size:
+        img = img.resize(size)
     out = io.BytesIO()
-    img.save(out, format=fmt)
+    # A fast PNG level: a 4K answer is ~17 MP, and only its size matters to the tests.
+    img.save(out, format=fmt, **({"compress_level": 1} if fmt == "PNG" else {}))
     return out.getvalue()
 
 

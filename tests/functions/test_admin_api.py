@@ -171,3 +171,36 @@ def test_health_reports_storage_and_providers(api) -> None:
     body = httpx.get(server.url + "/health").json()
     assert body["status"] == "ok" and body["checks"] == {"tables": "ok", "objects": "ok"}
     assert body["providers"]["local"] == "ok"
+
+
+def test_output_size_is_offered_and_checked_per_model(live_server_factory, tmp_path) -> None:
+    """Gemini 3 slots pick 1K/2K/4K (2K when unset); 2.5 Flash Image and the other tabs
+    offer none and refuse one with a 422 on `image_size`; a saved size survives a reload."""
+    from shared.config import Settings
+    from shared.services import build_services
+
+    svc = build_services(Settings(data_dir=tmp_path / "p", enabled_providers=["local", "gemini"],
+                                  gemini_api_key="never-called"))
+    run(svc.create_tenant("acme", "acme-pass"))
+    acme = httpx.Client(base_url=live_server_factory(svc).url, auth=("acme", "acme-pass"))
+
+    tabs = {t["provider"]: t for t in acme.get("/api/slots").json()["tabs"]}
+    default_model = tabs["gemini"]["slots"][0]
+    assert (default_model["image_sizes"], default_model["image_size_default"]) == ([], None)
+    assert tabs["local"]["slots"][0]["image_sizes"] == []
+
+    pro = {"type": "prompt", "prompt": "a beach", "model": "gemini-3-pro-image-preview"}
+    r = acme.put("/api/slots/gemini/2", json={**pro, "image_size": "4K"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["image_size"], r.json()["image_sizes"]) == ("4K", ["1K", "2K", "4K"])
+    assert r.json()["image_size_default"] == "2K"
+    again = {t["provider"]: t for t in acme.get("/api/slots").json()["tabs"]}
+    assert again["gemini"]["slots"][1]["image_size"] == "4K"
+
+    for path, body in [("/api/slots/gemini/3", {"type": "prompt", "prompt": "x",
+                                                "image_size": "2K"}),
+                       ("/api/slots/local/1", {"type": "background", "image_size": "2K"})]:
+        r = acme.put(path, json=body)
+        assert r.status_code == 422 and r.json()["field"] == "image_size", r.text
+    r = acme.put("/api/slots/gemini/2", json={**pro, "image_size": "2k"})  # the API's "K" only
+    assert r.status_code == 422 and r.json()["field"] == "image_size", r.text

@@ -152,7 +152,7 @@ def test_turbotext_each_type_by_webhook(booth, type, method):
     ("provider", "script", "reason"),
     [
         (ProviderName.GEMINI, Behaviour.blocked("PROHIBITED_CONTENT"),
-         "gemini_blocked_prompt:PROHIBITED_CONTENT"),
+         "gemini_prohibited_content"),
         (ProviderName.GEMINI, Behaviour.finish("IMAGE_SAFETY"), "gemini_image_safety"),
         (ProviderName.GEMINI, Behaviour.text_only(), "gemini_text_only"),
         (ProviderName.TURBOTEXT, TBehaviour(forbidden=True), "turbotext_forbidden_content"),
@@ -262,6 +262,21 @@ def test_provider_error_text_with_fallback_serves_the_original(booth, caplog, sc
     assert job["status"] == "failed" and job["reason"] == "turbotext_error"
     assert shown in job["detail"] and "\r" not in job["detail"] and "\n" not in job["detail"]
     _no_raw_line_breaks(caplog)
+
+
+def test_gemini_safety_refusal_is_named_for_the_operator(booth):
+    """A finish reason the guest's photo triggered: the booth gets the original with the named
+    reason, the operator reads what to change (and Google's own words) in the jobs list."""
+    b = booth(ProviderName.GEMINI, ProcessingType.PROMPT, fallback=True)
+    b["gemini"].script(Behaviour.finish("IMAGE_SAFETY"))
+    guest = photos.green_screen(640, 480)
+    response = post_photo(b, guest)
+    assert response.status_code == 200 and response.content == guest
+    assert response.headers["x-boothai-original"] == "gemini_image_safety"
+    settled_job(b["services"])
+    job = _operator_job(b, response.headers["x-boothai-job"])
+    assert job["reason"] == "gemini_image_safety"
+    assert "try a different prompt" in job["detail"]
 
 
 def test_provider_error_text_without_fallback_is_a_502_naming_it(booth, caplog):

@@ -51,6 +51,7 @@ def make_job(
     size: tuple[int, int] = (600, 800),
     job_id: str = "job0001",
     model: str | None = None,
+    image_size: str | None = None,
     photo_mime: str = "image/jpeg",
 ) -> ProviderJob:
     return ProviderJob(
@@ -67,6 +68,7 @@ def make_job(
         reference_mime="image/png" if reference else None,
         reference_key=reference_key,
         model=model,
+        image_size=image_size,
     )
 
 

@@ -43,7 +43,8 @@ async def test_each_type_sends_photo_then_reference_then_prompt(
     result = await provider.run(job)
 
     assert result.mime == "image/png"
-    assert Image.open(io.BytesIO(result.data)).size == (600, 800)  # the tinted guest photo
+    # The tinted guest photo, drawn as 2.5 Flash Image draws 3:4 at ~1 MP.
+    assert Image.open(io.BytesIO(result.data)).size == (864, 1184)
     (req,) = fake.requests
     assert req.kinds == ["image", "image", "text"]
     assert req.images[0]["data"] == photo and req.images[0]["mime"] == "image/jpeg"
@@ -54,6 +55,7 @@ async def test_each_type_sends_photo_then_reference_then_prompt(
     assert req.version == "v1beta"
     assert req.model == "gemini-2.5-flash-image"
     assert req.generation_config["responseModalities"] == ["IMAGE"]
+    assert req.image_size is None  # 2.5 Flash Image refuses imageSize: it is not sent
 
 
 async def test_prompt_slot_without_reference_sends_one_image(provider, gemini_fake, photo):
@@ -75,7 +77,7 @@ async def test_text_part_and_thought_image_are_ignored(provider, gemini_fake, ph
     fake.script(Behaviour.ok(text_before="Here is your picture", thought_image=True))
     result = await provider.run(make_job(photo))
     # The thought draft is a 32x32 green square placed last; the answer is the real image.
-    assert Image.open(io.BytesIO(result.data)).size == (600, 800)
+    assert Image.open(io.BytesIO(result.data)).size == (864, 1184)
 
 
 async def test_format_is_sniffed_not_taken_from_declared_mime(provider, gemini_fake, photo):
@@ -122,26 +124,93 @@ def test_nearest_aspect_ratio(size, ratio):
     assert nearest_aspect_ratio(*size) == ratio
 
 
+# -- output size --------------------------------------------------------------------------------
+GEMINI_3 = "gemini-3-pro-image-preview"
+
+
+async def test_gemini_3_slot_without_a_size_draws_2k(provider, gemini_fake, photo):
+    # Without imageSize Gemini 3 draws 1K (896x1200 for 3:4): too small for a booth print.
+    fake, _ = gemini_fake
+    result = await provider.run(make_job(photo, model=GEMINI_3))
+    assert fake.requests[0].image_size == "2K"
+    assert Image.open(io.BytesIO(result.data)).size == (1792, 2400)
+
+
+@pytest.mark.parametrize(("size", "pixels"), [("1K", (896, 1200)), ("4K", (3584, 4800))])
+async def test_slot_size_is_sent_as_the_api_spells_it(provider, gemini_fake, photo, size, pixels):
+    fake, _ = gemini_fake
+    result = await provider.run(make_job(photo, model="gemini-3.1-flash-image-preview",
+                                         image_size=size))
+    assert fake.requests[0].image_size == size
+    assert Image.open(io.BytesIO(result.data)).size == pixels
+
+
+async def test_a_size_saved_for_another_model_is_not_sent_to_2_5_flash(provider, gemini_fake,
+                                                                         photo):
+    # The fake answers 400 "Image size is not supported" as the real API does for 2.5 Flash.
+    fake, _ = gemini_fake
+    result = await provider.run(make_job(photo, image_size="4K"))
+    assert fake.requests[0].image_size is None
+    assert result.data
+
+
+def test_sizes_offered_per_model(gemini_settings):
+    provider = GeminiProvider(gemini_settings)
+    assert provider.output_sizes(_slot()).choices == ()  # the default, 2.5 Flash Image
+    offer = provider.output_sizes(_slot(model=GEMINI_3))
+    assert (offer.choices, offer.default) == (("1K", "2K", "4K"), "2K")
+    assert gemini_module.image_sizes_for("gemini-3.1-flash-image-preview") == ("1K", "2K", "4K")
+    assert gemini_module.image_sizes_for("gemini-2.5-flash-image-preview") == ()
+    provider.check_slot(_slot(type=ProcessingType.PROMPT, model=GEMINI_3, image_size="4K"))
+    with pytest.raises(InvalidInput) as err:
+        provider.check_slot(_slot(type=ProcessingType.PROMPT, image_size="2K"))
+    assert err.value.field == "image_size"
+    assert "gemini-2.5-flash-image cannot draw at 2K" in str(err.value)
+
+
 # -- failures ---------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("behaviour", "reason"),
+    ("behaviour", "reason", "words"),
     [
-        (Behaviour.blocked("PROHIBITED_CONTENT"), "gemini_blocked_prompt:PROHIBITED_CONTENT"),
-        (Behaviour.finish("IMAGE_SAFETY"), "gemini_image_safety"),
-        (Behaviour.finish("IMAGE_PROHIBITED_CONTENT"), "gemini_image_safety"),
-        (Behaviour.finish("IMAGE_OTHER"), "gemini_refused:IMAGE_OTHER"),
-        (Behaviour.finish("SAFETY"), "gemini_refused:SAFETY"),
-        (Behaviour.text_only(), "gemini_text_only"),
-        (Behaviour.error(400), "gemini_http_400"),
+        (Behaviour.blocked("PROHIBITED_CONTENT"), "gemini_prohibited_content", "usage policy"),
+        (Behaviour.blocked("SAFETY"), "gemini_safety", "safety filter"),
+        (Behaviour.blocked("BLOCKLIST"), "gemini_blocklist", "reword the prompt"),
+        (Behaviour.blocked("SOMETHING_NEW"), "gemini_blocked", "SOMETHING_NEW"),
+        (Behaviour.finish("SAFETY"), "gemini_safety", "safety filter"),
+        (Behaviour.finish("PROHIBITED_CONTENT"), "gemini_prohibited_content", "usage policy"),
+        (Behaviour.finish("IMAGE_SAFETY"), "gemini_image_safety", "safety filter"),
+        (Behaviour.finish("IMAGE_PROHIBITED_CONTENT"), "gemini_image_prohibited_content",
+         "usage policy"),
+        (Behaviour.finish("IMAGE_OTHER"), "gemini_image_other", "gave no further reason"),
+        (Behaviour.finish("IMAGE_RECITATION"), "gemini_image_recitation", "existing picture"),
+        (Behaviour.finish("RECITATION"), "gemini_recitation", "existing material"),
+        (Behaviour.finish("SPII"), "gemini_spii", "personal information"),
+        (Behaviour.finish("MADE_UP_REASON"), "gemini_refused", "MADE_UP_REASON"),
+        (Behaviour.text_only(), "gemini_text_only", "text instead of an image"),
+        (Behaviour.error(400), "gemini_http_400", "400"),
     ],
 )
-async def test_refusals_have_named_reasons(provider, gemini_fake, photo, behaviour, reason):
+# The SDK warns about a reason its enum lacks (a newer API), and keeps the string.
+@pytest.mark.filterwarnings("ignore:.* is not a valid (BlockedReason|FinishReason)")
+async def test_refusals_have_named_reasons(provider, gemini_fake, photo, behaviour, reason, words):
     fake, _ = gemini_fake
     fake.script(behaviour)
     with pytest.raises(ProviderFailed) as err:
         await provider.run(make_job(photo))
     assert err.value.reason == reason
+    assert words in str(err.value)
     assert len(fake.requests) == 1  # refusals are final: no retry
+
+
+async def test_refusal_keeps_googles_own_words(provider, gemini_fake, photo):
+    # promptFeedback reaches us whole, blockReasonMessage included. (A candidate's
+    # finishMessage does not: google-genai's Gemini API converter drops it, Vertex keeps it.)
+    fake, _ = gemini_fake
+    fake.script(Behaviour.blocked("PROHIBITED_CONTENT", message="The prompt was blocked."))
+    with pytest.raises(ProviderFailed) as err:
+        await provider.run(make_job(photo))
+    assert err.value.reason == "gemini_prohibited_content"
+    assert "Gemini said: The prompt was blocked." in str(err.value)
 
 
 @pytest.mark.parametrize(
