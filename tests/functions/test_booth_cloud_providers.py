@@ -46,7 +46,7 @@ def booth(tmp_path, fakes, live_server_factory, monkeypatch):
     /media and /hooks), with both cloud providers pointed at the fakes."""
 
     def make(provider: ProviderName, type: ProcessingType, *, window: float = 50.0,
-             prompt: str = "a sunny beach", fallback: bool = False):
+             prompt: str = "a sunny beach", fallback: bool = False, **slot_fields):
         port = free_port()
         settings = Settings(
             data_dir=tmp_path / "data", enabled_providers=["gemini", "turbotext"],
@@ -56,7 +56,7 @@ def booth(tmp_path, fakes, live_server_factory, monkeypatch):
             booth_window_seconds=window, booth_safety_margin_seconds=1.0,
         )
         services = build_services(settings)
-        tenant, slot = run(_setup_slot(services, provider, type, prompt, fallback))
+        tenant, slot = run(_setup_slot(services, provider, type, prompt, fallback, slot_fields))
         server = live_server_factory(services, port)
         return {"services": services, "url": f"{server.url}/u/{slot.upload_token}",
                 "base": server.url, "password": tenant.upload_password, **fakes}
@@ -64,7 +64,7 @@ def booth(tmp_path, fakes, live_server_factory, monkeypatch):
     return make
 
 
-async def _setup_slot(services, provider, type, prompt, fallback):
+async def _setup_slot(services, provider, type, prompt, fallback, slot_fields):
     tenant, _ = await services.create_tenant("acme", "pw-acme")
     slot = await services.repo.get_slot("acme", provider, 1)
     key = f"references/acme/{provider}/01.jpg"
@@ -72,6 +72,8 @@ async def _setup_slot(services, provider, type, prompt, fallback):
     slot.type, slot.enabled, slot.prompt = type, True, prompt
     slot.reference_key, slot.reference_mime = key, "image/jpeg"
     slot.fallback_to_original = fallback
+    for name, value in slot_fields.items():
+        setattr(slot, name, value)
     await services.repo.save_slot(slot)
     return tenant, slot
 
@@ -262,6 +264,17 @@ def test_provider_error_text_with_fallback_serves_the_original(booth, caplog, sc
     assert job["status"] == "failed" and job["reason"] == "turbotext_error"
     assert shown in job["detail"] and "\r" not in job["detail"] and "\n" not in job["detail"]
     _no_raw_line_breaks(caplog)
+
+
+@pytest.mark.parametrize(("image_size", "sent", "pixels"),
+                         [(None, "2K", (2400, 1792)), ("4K", "4K", (4800, 3584))])
+def test_gemini_3_slot_gets_a_print_sized_photo(booth, image_size, sent, pixels):
+    b = booth(ProviderName.GEMINI, ProcessingType.PROMPT, model="gemini-3-pro-image-preview",
+              image_size=image_size)
+    response = post_photo(b, photos.green_screen(640, 480))
+    assert response.status_code == 200, response.text
+    assert b["gemini"].requests[0].image_size == sent
+    assert photos.decode(response.content).size == pixels  # 4:3 at 2K / 4K
 
 
 def test_gemini_safety_refusal_is_named_for_the_operator(booth):
