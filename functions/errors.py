@@ -176,12 +176,19 @@ class WebhookErrors(JsonErrors):
 
 
 class OpenAIErrors(ErrorRoute):
-    """The image-edit API (seeds 002/004, OpenAI-compatible): every error is
+    """The image-edit API (seeds 002/004, OpenAI-compatible). Every error carries the seeds'
     `{"detail": {"error": CODE, "message": "..."}}` with CODE one of INVALID_INPUT,
-    UNAUTHORIZED, MODEL_NOT_READY, GENERATION_ERROR. Bad input is 400 (the seeds' status,
+    UNAUTHORIZED, MODEL_NOT_READY, GENERATION_ERROR, and beside it the OpenAI error object
+    `{"error": {"message", "type", "code", "param"}}` the official client reads into
+    `e.code`, `e.type`, `e.param` (it ignores `detail`). Bad input is 400 (the seeds' status,
     not the core's 422/415) except a too-large upload, which stays 413; a provider failure is
     500 and a timeout 504, both GENERATION_ERROR. FastAPI's own request validation errors
-    and unexpected crashes on these routes get the same shape."""
+    and unexpected crashes on these routes get the same shape.
+
+    The openai client retries 408/409/429/5xx twice by itself: a failed 600 s generation
+    would run three times on the GPU. Every error but a not-ready backend (503: the model may
+    be loading, and a retry costs no GPU run) says `x-should-retry: false`, which the client
+    obeys before its own rules."""
 
     status_overrides = {
         e.InvalidInput: 400,
@@ -191,6 +198,9 @@ class OpenAIErrors(ErrorRoute):
         e.ProviderFailed: 500,
     }
     challenge = API_CHALLENGE
+    # OpenAI's error types, by our code.
+    TYPES = {"INVALID_INPUT": "invalid_request_error", "UNAUTHORIZED": "authentication_error",
+             "MODEL_NOT_READY": "server_error", "GENERATION_ERROR": "server_error"}
 
     @staticmethod
     def code_for(exc: e.BoothaiError) -> str:
@@ -202,17 +212,23 @@ class OpenAIErrors(ErrorRoute):
             return "GENERATION_ERROR"
         return "INVALID_INPUT"
 
-    @staticmethod
-    def body(code: str, message: str, status: int) -> JSONResponse:
-        return JSONResponse({"detail": {"error": code, "message": message}}, status_code=status)
+    @classmethod
+    def body(cls, code: str, message: str, status: int, param: str | None = None) -> JSONResponse:
+        headers = {} if status in (429, 503) else {"x-should-retry": "false"}
+        return JSONResponse(
+            {"detail": {"error": code, "message": message},
+             "error": {"message": message, "type": cls.TYPES[code], "code": code,
+                       "param": param}},
+            status_code=status, headers=headers)
 
     def render(self, exc: e.BoothaiError, status: int) -> Response:
         code = self.code_for(exc)
         message = f"Image generation failed: {exc}" if code == "GENERATION_ERROR" else str(exc)
-        return self.body(code, message, status)
+        param = getattr(exc, "field", None)
+        return self.body(code, message, status, param)
 
     def render_invalid(self, field: str | None, message: str) -> Response:
-        return self.body("INVALID_INPUT", message, 400)
+        return self.body("INVALID_INPUT", message, 400, field)
 
     def render_crash(self) -> Response:  # nothing internal leaks
         return self.body("GENERATION_ERROR", "Image generation failed: internal error", 500)

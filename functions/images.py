@@ -13,17 +13,24 @@ works against it unchanged (`OpenAI(base_url=".../v1", api_key=KEY).images.edit(
   `max_sequence_length` (1-1024), `seed` (extra: reproducible outputs).
   `num_inference_steps` / `true_cfg_scale` left out → the deployment's defaults (50 / 4.0, or
   8 / 1.0 when the Lightning LoRA is configured).
+- `output_format` (`png` default, `jpeg`, `webp`) with `output_compression` (0-100, the
+  JPEG/WebP quality; default 100).
 - Accepted and ignored: `guidance_scale` (Qwen-Image-Edit uses true CFG only), `output_type`
-  (`pil`, `pt`, `np` — the answer is always base64 PNG), and the openai client's `model`,
-  `response_format=b64_json`, `quality`, `background`, `output_format=png`, `user`.
+  (`pil`, `pt`, `np`), the openai client's `model`, `response_format=b64_json`, `user`, and
+  `quality=auto`, `background=auto|opaque`, `partial_images=0` (what asks for nothing).
+- Refused with a 400 naming the field (nothing in the model does it): `mask`,
+  `background=transparent`, `quality` other than auto, `input_fidelity`, `partial_images`,
+  `stream=true`, `response_format=url`.
 
 Every input is edited on its own (`per_input`): 3 inputs × n=2 → 6 outputs, grouped by
 input. Auth: `Authorization: Bearer <api key>` or HTTP Basic `user:<api key>` (or the
 operator's own name and password); keys are made in the operator UI or `boothai apikey`.
 
-Errors: `{"detail": {"error": CODE, "message": ...}}` (functions.errors.OpenAIErrors):
-400 INVALID_INPUT, 413 INVALID_INPUT (a file over 10 MB or too many pixels),
-401 UNAUTHORIZED, 503 MODEL_NOT_READY, 500 GENERATION_ERROR, 504 GENERATION_ERROR (timeout).
+Errors: `{"detail": {"error": CODE, "message": ...}, "error": {"message", "type", "code",
+"param"}}` (functions.errors.OpenAIErrors; the openai client reads `error`): 400
+INVALID_INPUT, 413 INVALID_INPUT (a file over 10 MB or too many pixels), 401 UNAUTHORIZED,
+503 MODEL_NOT_READY, 500 GENERATION_ERROR, 504 GENERATION_ERROR (timeout). All but 503 carry
+`x-should-retry: false`, so the client does not rerun a failed generation.
 """
 
 from __future__ import annotations
@@ -46,7 +53,9 @@ from shared.usecases.image_edits import (
     MAX_IMAGE_BYTES,
     MAX_IMAGES,
     MAX_VARIANTS,
+    OUTPUT_FORMATS,
     OUTPUT_TYPES,
+    UNSUPPORTED_FIELDS,
     EditParameters,
     ImageEdits,
     UploadedImage,
@@ -55,10 +64,11 @@ from shared.usecases.image_edits import (
 router = APIRouter(tags=["images"], route_class=OpenAIErrors)
 
 IMAGE_FIELDS = ("images", "image[]", "image")
-# Text fields the API reads (others, like the openai client's `mask`, are ignored).
+# Text fields the API reads; the unsupported ones are read to be refused by name. `mask` may
+# come as a file: _text_fields refuses it either way.
 TEXT_FIELDS = ("prompt", "negative_prompt", "size", "n", "num_inference_steps", "guidance_scale",
                "true_cfg_scale", "output_type", "max_sequence_length", "seed", "response_format",
-               "stream")
+               "stream", "output_format", "output_compression", *UNSUPPORTED_FIELDS)
 
 _ERROR = {
     "content": {
@@ -119,6 +129,11 @@ _EDIT_FORM = {
                         "seed": {"type": "integer", "description": "extra: reproducible output"},
                         "model": {"type": "string", "description": "accepted, ignored"},
                         "response_format": {"type": "string", "enum": ["b64_json"]},
+                        "output_format": {"type": "string", "enum": list(OUTPUT_FORMATS),
+                                          "default": "png"},
+                        "output_compression": {"type": "integer", "minimum": 0,
+                                               "maximum": 100, "default": 100,
+                                               "description": "jpeg/webp quality"},
                     },
                 }
             }
@@ -160,7 +175,7 @@ async def edit_images(request: Request, tenant: ApiTenant, edits: Edits) -> JSON
     form = await _read_form(request)
     result = await edits.edit(EditParameters.from_fields(_text_fields(form)), await _uploads(form))
     encoded = await run_cpu(lambda: [base64.b64encode(png).decode("ascii") for png in result.images])
-    return JSONResponse({
+    body = {
         "created": int(time.time()),
         "data": [{"b64_json": b64} for b64 in encoded],
         "usage": {
@@ -168,7 +183,10 @@ async def edit_images(request: Request, tenant: ApiTenant, edits: Edits) -> JSON
             "input_images": result.input_count,
             "generated_images": len(result.images),
         },
-    })
+    }
+    if result.output_format != "png":  # the seeds' shape, plus OpenAI's field when not PNG
+        body["output_format"] = result.output_format
+    return JSONResponse(body)
 
 
 @router.get(
@@ -200,6 +218,9 @@ def _text_fields(form: FormData) -> dict[str, str]:
         if value is None:
             continue
         if not isinstance(value, str):
+            if name in UNSUPPORTED_FIELDS:  # the openai client sends `mask` as a file
+                fields[name] = "(a file)"
+                continue
             raise InvalidInput(f"{name} must be a text field, not a file", field=name)
         fields[name] = value.strip()
     return fields

@@ -9,10 +9,13 @@ grouped by input. Parameters left out take the deployment's defaults (50 steps /
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
+
+from PIL import Image
 
 from shared.access import GPU_BACKEND, Access, union
 from shared.auth import Authenticator
@@ -30,6 +33,26 @@ MAX_SIDE_OUT = 2048
 MAX_PROMPT_CHARS = 4000
 DEFAULT_SIZE = "1024x1024"
 OUTPUT_TYPES = ("pil", "pt", "np")
+# The openai client's `output_format`, with the PIL format each is written in; compression
+# (0-100, the client's `output_compression`) applies to jpeg and webp as their quality.
+OUTPUT_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+DEFAULT_COMPRESSION = 100
+# Fields of OpenAI's edit API that Qwen-Image-Edit has nothing for: refused with a 400 naming
+# the field rather than accepted and silently ignored (a client asking for a transparent
+# background or an inpainting mask would otherwise get an answer that is quietly not that).
+# Each maps to the values that mean "nothing asked", which are let through.
+UNSUPPORTED_FIELDS: dict[str, tuple[str, ...]] = {
+    "mask": (),
+    "background": ("auto", "opaque"),
+    "quality": ("auto",),
+    "input_fidelity": (),
+    "partial_images": ("0",),
+    # Newer openai clients' animation and vector options.
+    "complexity": (),
+    "frame_count": (),
+    "frame_duration_ms": (),
+    "markup": (),
+}
 # The API has no booth window; this bounds one request on the backend (Modal's default).
 API_TIMEOUT_SECONDS = 600.0
 
@@ -46,6 +69,12 @@ class EditParameters:
     true_cfg_scale: float | None
     max_sequence_length: int
     seed: int | None
+    output_format: str = "png"
+    output_compression: int = DEFAULT_COMPRESSION
+
+    @property
+    def mime(self) -> str:
+        return f"image/{self.output_format}"
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> EditParameters:
@@ -59,13 +88,23 @@ class EditParameters:
             raise InvalidInput(f"prompt is longer than {MAX_PROMPT_CHARS} characters",
                                field="prompt")
         if (fields.get("output_type") or "pil").lower() not in OUTPUT_TYPES:
-            raise InvalidInput("output_type must be pil (answers are base64 PNG)",
+            raise InvalidInput("output_type must be pil (answers are base64 images)",
                                field="output_type")
         if (fields.get("response_format") or "b64_json").lower() != "b64_json":
-            raise InvalidInput("only response_format=b64_json is supported",
+            raise InvalidInput("only response_format=b64_json is supported (no URL answers yet)",
                                field="response_format")
         if (fields.get("stream") or "false").lower() in ("true", "1"):
             raise InvalidInput("streaming is not supported", field="stream")
+        for name, harmless in UNSUPPORTED_FIELDS.items():
+            value = fields.get(name)
+            if value is not None and value.lower() not in harmless:
+                raise InvalidInput(f"{name} is not supported by Qwen-Image-Edit"
+                                   + (f" (only {', '.join(harmless)})" if harmless else ""),
+                                   field=name)
+        output_format = (fields.get("output_format") or "png").lower()
+        if output_format not in OUTPUT_FORMATS:
+            raise InvalidInput("output_format must be png, jpeg or webp", field="output_format")
+        compression = _number(fields, "output_compression", int, 0, 100)
         _number(fields, "guidance_scale", float, 0, 100)  # validated, then ignored
         return cls(
             prompt=prompt,
@@ -76,6 +115,8 @@ class EditParameters:
             true_cfg_scale=_number(fields, "true_cfg_scale", float, 0, 20),
             max_sequence_length=_number(fields, "max_sequence_length", int, 1, 1024) or 512,
             seed=_number(fields, "seed", int, 0, 2**63 - 1),
+            output_format=output_format,
+            output_compression=DEFAULT_COMPRESSION if compression is None else compression,
         )
 
 
@@ -116,9 +157,10 @@ class UploadedImage:
 
 @dataclass(frozen=True)
 class EditResult:
-    images: tuple[bytes, ...]  # PNG, inputs × n, grouped by input
+    images: tuple[bytes, ...]  # in the asked output_format, inputs × n, grouped by input
     input_count: int
     seconds: float
+    output_format: str = "png"
 
 
 class ImageEdits:
@@ -149,7 +191,14 @@ class ImageEdits:
                         per_input=True),
             timeout=API_TIMEOUT_SECONDS,
         )
-        return EditResult(answer.images, len(images), time.monotonic() - started)
+        # 3. The answer in the asked format (the backend hands PNG)
+        images_out = answer.images
+        if params.output_format != "png":
+            images_out = tuple(await run_cpu(lambda: [
+                encode_as(png, params.output_format, params.output_compression)
+                for png in answer.images]))
+        return EditResult(images_out, len(images), time.monotonic() - started,
+                          params.output_format)
 
     async def ready(self) -> str:
         """The backend's kind when it can serve now; ModelNotReady with the reason if not."""
@@ -172,3 +221,15 @@ class ImageEdits:
         except PayloadTooLarge as exc:
             raise PayloadTooLarge(f"{label}: {exc}") from None
         return photo.data
+
+
+def encode_as(png: bytes, output_format: str, compression: int) -> bytes:
+    """A backend PNG as `output_format`; compression is JPEG/WebP quality (100: best)."""
+    img = Image.open(io.BytesIO(png))
+    img.load()
+    out = io.BytesIO()
+    if output_format == "jpeg":
+        img.convert("RGB").save(out, format="JPEG", quality=max(1, compression))
+    else:
+        img.save(out, format=OUTPUT_FORMATS[output_format], quality=compression)
+    return out.getvalue()

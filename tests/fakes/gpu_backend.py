@@ -29,6 +29,7 @@ class RecordingGpu:
     requests: list[object] = field(default_factory=list)
     timeouts: list[float | None] = field(default_factory=list)
     loaded: set[str] = field(default_factory=set)
+    edit_error: Exception | None = None  # raised by edit() after recording (a failed run)
 
     def _record(self, request: object, timeout: float | None) -> None:
         self.requests.append(request)
@@ -36,6 +37,8 @@ class RecordingGpu:
 
     async def edit(self, request: EditRequest, *, timeout: float | None = None) -> EditAnswer:
         self._record(request, timeout)
+        if self.edit_error is not None:
+            raise self.edit_error
         count = len(request.images) * request.n if request.per_input else request.n
         return EditAnswer([photos.solid_png(16, 16) for _ in range(count)])
 
