@@ -20,7 +20,10 @@ works against it unchanged (`OpenAI(base_url=".../v1", api_key=KEY).images.edit(
   `quality=auto`, `background=auto|opaque`, `partial_images=0` (what asks for nothing).
 - Refused with a 400 naming the field (nothing in the model does it): `mask`,
   `background=transparent`, `quality` other than auto, `input_fidelity`, `partial_images`,
-  `stream=true`, `response_format=url`.
+  `stream=true`.
+- `response_format`: `b64_json` (default) or `url` (signed links under edits/, valid 60
+  minutes). Left out on Lambda, whose answers are capped at 6 MB, images that would not fit
+  come as links too: the call never fails for its own size.
 
 Every input is edited on its own (`per_input`): 3 inputs × n=2 → 6 outputs, grouped by
 input. Auth: `Authorization: Bearer <api key>` or HTTP Basic `user:<api key>` (or the
@@ -128,7 +131,10 @@ _EDIT_FORM = {
                                                 "maximum": 1024, "default": 512},
                         "seed": {"type": "integer", "description": "extra: reproducible output"},
                         "model": {"type": "string", "description": "accepted, ignored"},
-                        "response_format": {"type": "string", "enum": ["b64_json"]},
+                        "response_format": {"type": "string", "enum": ["b64_json", "url"],
+                                            "description": "url: links valid 60 minutes; "
+                                            "answered as links anyway when the images "
+                                            "would not fit the platform's response (Lambda)"},
                         "output_format": {"type": "string", "enum": list(OUTPUT_FORMATS),
                                           "default": "png"},
                         "output_compression": {"type": "integer", "minimum": 0,
@@ -173,11 +179,16 @@ _EDIT_RESPONSE = {
 )
 async def edit_images(request: Request, tenant: ApiTenant, edits: Edits) -> JSONResponse:
     form = await _read_form(request)
-    result = await edits.edit(EditParameters.from_fields(_text_fields(form)), await _uploads(form))
-    encoded = await run_cpu(lambda: [base64.b64encode(png).decode("ascii") for png in result.images])
+    result = await edits.edit(EditParameters.from_fields(_text_fields(form)), await _uploads(form),
+                              tenant=tenant.name)
+    if result.urls is not None:
+        data = [{"url": url} for url in result.urls]
+    else:
+        encoded = await run_cpu(lambda: [base64.b64encode(i).decode("ascii") for i in result.images])
+        data = [{"b64_json": b64} for b64 in encoded]
     body = {
         "created": int(time.time()),
-        "data": [{"b64_json": b64} for b64 in encoded],
+        "data": data,
         "usage": {
             "processing_time_seconds": round(result.seconds, 2),
             "input_images": result.input_count,

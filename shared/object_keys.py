@@ -7,6 +7,7 @@ policies name.
   trash/{tenant}/{YYYY-MM-DD}/{job}.{ext}        originals of failed jobs (same path as originals/)
   references/{tenant}/{provider}/{slot:02d}.{ext}  a slot's reference image
   inputs/{tenant}/{job}.{ext}                    a copy a provider downloads by link (Turbotext)
+  edits/{tenant}/{request}/{n}.{ext}             an image-edit API output answered as a link
 
 Days are UTC dates.
 """
@@ -21,8 +22,9 @@ RESULTS = "results/"
 TRASH = "trash/"
 REFERENCES = "references/"
 INPUTS = "inputs/"
+EDITS = "edits/"
 
-PREFIXES = (ORIGINALS, RESULTS, TRASH, REFERENCES, INPUTS)
+PREFIXES = (ORIGINALS, RESULTS, TRASH, REFERENCES, INPUTS, EDITS)
 
 def original(tenant: str, job_id: str, created_at: float, mime: str) -> str:
     return f"{ORIGINALS}{tenant}/{utc_day(created_at)}/{job_id}.{extension_for(mime)}"
@@ -49,3 +51,7 @@ def reference(tenant: str, provider: str, index: int, mime: str) -> str:
 
 def provider_input(tenant: str, job_id: str, mime: str) -> str:
     return f"{INPUTS}{tenant}/{job_id}.{extension_for(mime)}"
+
+
+def edit_output(tenant: str, request_id: str, index: int, mime: str) -> str:
+    return f"{EDITS}{tenant}/{request_id}/{index}.{extension_for(mime)}"

@@ -160,7 +160,8 @@ class Services:
 
     @cached_property
     def image_edits(self) -> ImageEdits:
-        return ImageEdits(settings=self.settings, gpu=self.gpu)
+        return ImageEdits(settings=self.settings, gpu=self.gpu,
+                          store=lambda: self._store_for(ImageEdits.access(), "ImageEdits"))
 
     @cached_property
     def vision(self) -> Vision:

@@ -10,20 +10,23 @@ grouped by input. Parameters left out take the deployment's defaults (50 steps /
 from __future__ import annotations
 
 import io
+import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
 from PIL import Image
 
-from shared.access import GPU_BACKEND, Access, union
+from shared import object_keys
+from shared.access import GPU_BACKEND, Access, Level, union
 from shared.auth import Authenticator
 from shared.concurrency import run_cpu
 from shared.config import Settings
 from shared.errors import InvalidInput, ModelNotReady, PayloadTooLarge, UnsupportedMedia
 from shared.gpu import EditRequest, GpuBackend
 from shared.images import prepare_photo
+from shared.ports import ObjectStore
 
 MAX_IMAGES = 10
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
@@ -37,6 +40,12 @@ OUTPUT_TYPES = ("pil", "pt", "np")
 # (0-100, the client's `output_compression`) applies to jpeg and webp as their quality.
 OUTPUT_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 DEFAULT_COMPRESSION = 100
+RESPONSE_FORMATS = ("b64_json", "url")
+# How long a `url` answer can be downloaded (OpenAI's own links last 60 minutes); the bucket
+# deletes edits/ after a day (template.yaml).
+LINK_SECONDS = 3600
+# base64 is 4/3 of the bytes; the JSON around the images is small, this covers it.
+JSON_OVERHEAD_BYTES = 16 * 1024
 # Fields of OpenAI's edit API that Qwen-Image-Edit has nothing for: refused with a 400 naming
 # the field rather than accepted and silently ignored (a client asking for a transparent
 # background or an inpainting mask would otherwise get an answer that is quietly not that).
@@ -71,6 +80,7 @@ class EditParameters:
     seed: int | None
     output_format: str = "png"
     output_compression: int = DEFAULT_COMPRESSION
+    response_format: str | None = None  # None: b64_json, or links when they would not fit
 
     @property
     def mime(self) -> str:
@@ -90,8 +100,9 @@ class EditParameters:
         if (fields.get("output_type") or "pil").lower() not in OUTPUT_TYPES:
             raise InvalidInput("output_type must be pil (answers are base64 images)",
                                field="output_type")
-        if (fields.get("response_format") or "b64_json").lower() != "b64_json":
-            raise InvalidInput("only response_format=b64_json is supported (no URL answers yet)",
+        response_format = (fields.get("response_format") or "").lower() or None
+        if response_format not in (None, *RESPONSE_FORMATS):
+            raise InvalidInput("response_format must be b64_json or url",
                                field="response_format")
         if (fields.get("stream") or "false").lower() in ("true", "1"):
             raise InvalidInput("streaming is not supported", field="stream")
@@ -117,6 +128,7 @@ class EditParameters:
             seed=_number(fields, "seed", int, 0, 2**63 - 1),
             output_format=output_format,
             output_compression=DEFAULT_COMPRESSION if compression is None else compression,
+            response_format=response_format,
         )
 
 
@@ -161,19 +173,32 @@ class EditResult:
     input_count: int
     seconds: float
     output_format: str = "png"
+    urls: tuple[str, ...] | None = None  # links instead of bytes (response_format=url or size)
 
 
 class ImageEdits:
+    # Outputs answered as links are written under edits/ and presigned (read) from there.
+    ACCESS = Access(objects={object_keys.EDITS: Level.READ | Level.WRITE})
+
     @classmethod
     def access(cls) -> Access:
         # API-key auth reads the lookups table; the edit itself runs on the GPU backend.
-        return union(Authenticator.ACCESS, GPU_BACKEND)
+        return union(Authenticator.ACCESS, GPU_BACKEND, cls.ACCESS)
 
-    def __init__(self, *, settings: Settings, gpu: GpuBackend) -> None:
+    def __init__(self, *, settings: Settings, gpu: GpuBackend,
+                 store: Callable[[], ObjectStore] | None = None) -> None:
         self.settings = settings
         self.gpu = gpu
+        # Opened on the first link only: an embedded store needs the signing key, which the
+        # Images function otherwise never reads.
+        self._open_store = store
 
-    async def edit(self, params: EditParameters, uploads: list[UploadedImage]) -> EditResult:
+    async def edit(self, params: EditParameters, uploads: list[UploadedImage], *,
+                   tenant: str = "api") -> EditResult:
+        # 0. Links need somewhere to be downloaded from: refused before any GPU run
+        if params.response_format == "url" and not self._can_link():
+            raise InvalidInput("response_format=url needs BOOTHAI_PUBLIC_BASE_URL (the address "
+                               "the links point at) on this deployment", field="response_format")
         # 1. The images: how many, each within its size, each decodable
         if not uploads:
             raise InvalidInput("send at least one image (field images)", field="images")
@@ -197,8 +222,36 @@ class ImageEdits:
             images_out = tuple(await run_cpu(lambda: [
                 encode_as(png, params.output_format, params.output_compression)
                 for png in answer.images]))
+        # 4. Bytes in the answer, or links: when asked, or when the answer would not fit in
+        #    the platform's response (Lambda: 6 MB, settings.response_body_limit)
+        if params.response_format == "url" or (
+                params.response_format is None and not self._fits(images_out)):
+            urls = await run_cpu(lambda: self._links(tenant, images_out, params.mime))
+            return EditResult(images_out, len(images), time.monotonic() - started,
+                              params.output_format, urls)
         return EditResult(images_out, len(images), time.monotonic() - started,
                           params.output_format)
+
+    def _can_link(self) -> bool:
+        return self._open_store is not None and (
+            self.settings.storage == "aws" or bool(self.settings.public_base_url))
+
+    def _fits(self, images: tuple[bytes, ...]) -> bool:
+        limit = self.settings.response_body_limit
+        if limit is None or not self._can_link():
+            return True  # no platform cap (or nowhere to link to): bytes it is
+        return sum(4 * ((len(i) + 2) // 3) for i in images) + JSON_OVERHEAD_BYTES <= limit
+
+    def _links(self, tenant: str, images: tuple[bytes, ...], mime: str) -> tuple[str, ...]:
+        assert self._open_store is not None
+        store = self._open_store()
+        request_id = secrets.token_urlsafe(12)
+        urls = []
+        for index, data in enumerate(images):
+            key = object_keys.edit_output(tenant, request_id, index, mime)
+            store.put(key, data, mime)
+            urls.append(store.url(key, LINK_SECONDS))
+        return tuple(urls)
 
     async def ready(self) -> str:
         """The backend's kind when it can serve now; ModelNotReady with the reason if not."""

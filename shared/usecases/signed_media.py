@@ -2,7 +2,8 @@
 
 Turbotext downloads its inputs by URL; on AWS those are presigned S3 links, here the app
 serves them itself. A link is valid only for the key it was made for and only until it
-expires — and only under the prefixes a provider is ever handed (inputs/, references/).
+expires — and only under the prefixes a link is ever made for (inputs/ and references/ for
+providers, edits/ for image-edit API answers).
 Not deployed on AWS: template.yaml has no media function.
 """
 
@@ -17,7 +18,8 @@ from shared.signed_links import LinkSigner
 
 
 class SignedMedia:
-    ACCESS = Access(objects={object_keys.INPUTS: Level.READ, object_keys.REFERENCES: Level.READ})
+    ACCESS = Access(objects={object_keys.INPUTS: Level.READ, object_keys.REFERENCES: Level.READ,
+                             object_keys.EDITS: Level.READ})
 
     @classmethod
     def access(cls) -> Access:

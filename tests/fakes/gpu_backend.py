@@ -30,6 +30,7 @@ class RecordingGpu:
     timeouts: list[float | None] = field(default_factory=list)
     loaded: set[str] = field(default_factory=set)
     edit_error: Exception | None = None  # raised by edit() after recording (a failed run)
+    edit_image: bytes | None = None  # what each edit output is (default: a 16x16 PNG)
 
     def _record(self, request: object, timeout: float | None) -> None:
         self.requests.append(request)
@@ -40,7 +41,7 @@ class RecordingGpu:
         if self.edit_error is not None:
             raise self.edit_error
         count = len(request.images) * request.n if request.per_input else request.n
-        return EditAnswer([photos.solid_png(16, 16) for _ in range(count)])
+        return EditAnswer([self.edit_image or photos.solid_png(16, 16) for _ in range(count)])
 
     async def janus(self, request: JanusRequest, *, timeout: float | None = None) -> ImageAnswer:
         self._record(request, timeout)

@@ -113,3 +113,29 @@ def test_unauthorized_has_the_client_s_authentication_error(edits):
         client.with_options(api_key="bth_wrong").images.edit(image=_image(), prompt="x")
     assert caught.value.code == "UNAUTHORIZED"
     assert gpu.requests == []
+
+
+def test_response_format_url_links_download_the_images(tmp_path, live_server_factory):
+    """Embedded: the links are the app's own signed /media links (BOOTHAI_PUBLIC_BASE_URL),
+    valid for the edits/ key they name only."""
+    from tests.conftest import free_port
+
+    port = free_port()
+    gpu = RecordingGpu(edit_image=photos.solid_png(64, 48))
+    services = build_services(Settings(data_dir=tmp_path / "data", enabled_providers=["local"],
+                                       public_base_url=f"http://127.0.0.1:{port}"), gpu=gpu)
+    run(services.create_tenant("acme", "acme-pass"))
+    server = live_server_factory(services, port)
+    key = httpx.post(server.url + "/api/keys", json={"name": "ci"}, auth=("acme", "acme-pass"),
+                     timeout=30).json()["key"]
+    with openai.OpenAI(base_url=server.url + "/v1", api_key=key) as client:
+        answer = client.images.edit(image=_image(), prompt="make the sky blue", n=2,
+                                    response_format="url", output_format="webp")
+    assert len(answer.data) == 2 and all(item.b64_json is None for item in answer.data)
+    for item in answer.data:
+        assert item.url.startswith(server.url + "/media/edits/acme/")
+        got = httpx.get(item.url, timeout=30)
+        assert got.status_code == 200 and got.headers["content-type"] == "image/webp"
+        assert Image.open(io.BytesIO(got.content)).size == (64, 48)
+    tampered = answer.data[0].url.replace("/0.webp", "/1.webp")
+    assert httpx.get(tampered, timeout=30).status_code in (401, 403)

@@ -222,3 +222,61 @@ def test_a_photo_too_large_for_lambda_gets_the_booth_setting_to_change(aws, loca
     assert response["headers"]["content-type"].startswith("text/plain")
     assert "Max image size" in response["body"] and "2400 pixels" in response["body"]
     assert aws.store.list("originals/") == []
+
+
+def test_image_edits_too_large_for_a_lambda_answer_come_as_presigned_links(aws, tenant, context,
+                                                                          monkeypatch):
+    """Three 1024² PNGs are ~9 MB: as base64 JSON they would break Lambda's 6 MB answer. On
+    Lambda they come as presigned S3 links under edits/ instead, which download the images
+    from S3 (moto); a small answer stays base64."""
+    import os
+
+    import httpx
+
+    from functions import images
+    from shared.config import Settings
+    from shared.services import build_services
+    from shared.usecases.image_edits import ImageEdits
+    from tests.conftest import run
+    from tests.fakes.gpu_backend import RecordingGpu
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "boothai-ImagesFunction")  # as Lambda sets it
+    noise = io.BytesIO()
+    Image.frombytes("RGB", (1024, 1024), os.urandom(1024 * 1024 * 3)).save(noise, format="PNG")
+    big = noise.getvalue()
+    gpu = RecordingGpu(edit_image=big)
+    services = build_services(Settings(), gpu=gpu)
+    deps.install_services(services)
+    _, key = run(services.console.create_api_key(OPERATOR, "ci"))
+    handler = make_handler(images.app, "images", serves=(ImageEdits,))
+
+    def edit(n: int) -> dict:
+        boundary = uuid.uuid4().hex
+        body = b""
+        for name, value in (("prompt", "make the sky blue"), ("n", str(n))):
+            body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n"
+                     f"{value}\r\n").encode()
+        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
+                 f"filename=\"in.png\"\r\nContent-Type: image/png\r\n\r\n").encode()
+        body += background_image() + f"\r\n--{boundary}--\r\n".encode()
+        event = console_event("POST", "/v1/images/edits", "user", key, body=body,
+                              content_type=f"multipart/form-data; boundary={boundary}")
+        response = handler(event, context)
+        assert response["statusCode"] == 200, response["body"][:500]
+        assert len(json.dumps(response)) < 6 * 1024 * 1024  # what Lambda can hand back
+        return _json(response)
+
+    answer = edit(3)
+    assert 3 * len(big) * 4 / 3 > 6 * 1024 * 1024  # as b64_json it could not have been sent
+    urls = [item["url"] for item in answer["data"]]
+    assert len(urls) == 3 and all("b64_json" not in item for item in answer["data"])
+    keys = aws.store.list("edits/")
+    assert len(keys) == 3 and all(k.startswith(f"edits/{OPERATOR}/") for k in keys)
+    for url in urls:
+        got = httpx.get(url, timeout=30)
+        assert got.status_code == 200 and got.content == big
+
+    gpu.edit_image = None  # 16x16: fits
+    small = edit(1)
+    assert list(small["data"][0]) == ["b64_json"]
+    run(services.aclose())

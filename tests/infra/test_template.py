@@ -104,7 +104,7 @@ def test_bucket_is_private_encrypted_and_expires_transient_prefixes(template):
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     expiring = {r["Prefix"] for r in bucket["LifecycleConfiguration"]["Rules"] if "Prefix" in r}
     assert expiring == {object_keys.ORIGINALS, object_keys.RESULTS, object_keys.TRASH,
-                        object_keys.INPUTS}
+                        object_keys.INPUTS, object_keys.EDITS}
     assert object_keys.REFERENCES not in expiring  # slot presets must never expire
 
 

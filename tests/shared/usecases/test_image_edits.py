@@ -25,7 +25,9 @@ def test_fields_become_checked_parameters():
     ({"prompt": "x", "n": "two"}, "n"),
     ({"prompt": "x", "size": "4096x4096"}, "size"),
     ({"prompt": "x", "output_type": "latent"}, "output_type"),
-    ({"prompt": "x", "response_format": "url"}, "response_format"),
+    ({"prompt": "x", "response_format": "link"}, "response_format"),
+    ({"prompt": "x", "quality": "high"}, "quality"),
+    ({"prompt": "x", "output_format": "gif"}, "output_format"),
     ({"prompt": "x", "stream": "true"}, "stream"),
 ])
 def test_bad_fields_name_the_field(fields, field):
