@@ -72,7 +72,8 @@ def run_fake(port: int, low: float, high: float) -> None:
             # Every photo has the same pixels: draw the answer once, so the fake's own CPU
             # (tinting, PNG encoding on its event loop) does not count against the server.
             if model not in answers:
-                answers[model] = g._answer(g.Behaviour.ok(), record, model).body
+                spec = g.MODELS.get(model) or g.MODELS["gemini-2.5-flash-image"]
+                answers[model] = g._answer(g.Behaviour.ok(), record, spec, model).body
             return Response(answers[model], media_type="application/json")
 
     uvicorn.run(TimedGemini(GEMINI_KEY).app, host="127.0.0.1", port=port, log_level="warning",
