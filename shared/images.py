@@ -319,3 +319,15 @@ def decode_base64_image(text: str, *, label: str, max_bytes: int = VISION_MAX_FI
     if not data:
         raise InvalidInput(f"{label} is empty", field="image_base64_list")
     return data
+
+
+def encode_as(data: bytes, pil_format: str, quality: int) -> bytes:
+    """An image re-encoded as `pil_format` (PNG, JPEG, WEBP); `quality` is JPEG/WebP's."""
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    out = io.BytesIO()
+    if pil_format == "JPEG":
+        img.convert("RGB").save(out, format="JPEG", quality=max(1, quality))
+    else:
+        img.save(out, format=pil_format, quality=quality)
+    return out.getvalue()

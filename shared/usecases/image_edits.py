@@ -9,14 +9,11 @@ grouped by input. Parameters left out take the deployment's defaults (50 steps /
 
 from __future__ import annotations
 
-import io
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
-
-from PIL import Image
 
 from shared import object_keys
 from shared.access import GPU_BACKEND, Access, Level, union
@@ -25,7 +22,7 @@ from shared.concurrency import run_cpu
 from shared.config import Settings
 from shared.errors import InvalidInput, ModelNotReady, PayloadTooLarge, UnsupportedMedia
 from shared.gpu import EditRequest, GpuBackend
-from shared.images import prepare_photo
+from shared.images import encode_as, prepare_photo
 from shared.ports import ObjectStore
 
 MAX_IMAGES = 10
@@ -220,7 +217,7 @@ class ImageEdits:
         images_out = answer.images
         if params.output_format != "png":
             images_out = tuple(await run_cpu(lambda: [
-                encode_as(png, params.output_format, params.output_compression)
+                encode_as(png, OUTPUT_FORMATS[params.output_format], params.output_compression)
                 for png in answer.images]))
         # 4. Bytes in the answer, or links: when asked, or when the answer would not fit in
         #    the platform's response (Lambda: 6 MB, settings.response_body_limit)
@@ -275,14 +272,3 @@ class ImageEdits:
             raise PayloadTooLarge(f"{label}: {exc}") from None
         return photo.data
 
-
-def encode_as(png: bytes, output_format: str, compression: int) -> bytes:
-    """A backend PNG as `output_format`; compression is JPEG/WebP quality (100: best)."""
-    img = Image.open(io.BytesIO(png))
-    img.load()
-    out = io.BytesIO()
-    if output_format == "jpeg":
-        img.convert("RGB").save(out, format="JPEG", quality=max(1, compression))
-    else:
-        img.save(out, format=OUTPUT_FORMATS[output_format], quality=compression)
-    return out.getvalue()
