@@ -31,7 +31,7 @@ def install_services(services: Services | None) -> None:
     _services = services
 
 
-def get_services() -> Services:
+async def get_services() -> Services:
     global _services
     if _services is None:
         # A Lambda container: built once from the environment, kept for the container's life.
@@ -48,42 +48,49 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def received_at(request: Request) -> float:
+async def _client_address(request: Request) -> str:
+    return client_address(request)
+
+
+async def received_at(request: Request) -> float:
     """Monotonic time the request arrived (set by the app's middleware), for the deadline."""
     return request.scope.get("state", {}).get("received_at", time.monotonic())
 
 
+# Every dependency is a coroutine, even the trivial ones: FastAPI runs a plain `def`
+# dependency on the thread pool, a thread hop (and a GIL hand-off) per request for a
+# lookup that takes a microsecond. tests/functions/test_no_thread_hops.py holds this.
 ServicesDep = Annotated[Services, Depends(get_services)]
-ClientAddress = Annotated[str, Depends(client_address)]
+ClientAddress = Annotated[str, Depends(_client_address)]
 ReceivedAt = Annotated[float, Depends(received_at)]
 
 
 # -- the use cases --------------------------------------------------------------------------------
-def get_booth(services: ServicesDep) -> BoothIngest:
+async def get_booth(services: ServicesDep) -> BoothIngest:
     return services.booth
 
 
-def get_console(services: ServicesDep) -> OperatorConsole:
+async def get_console(services: ServicesDep) -> OperatorConsole:
     return services.console
 
 
-def get_health(services: ServicesDep) -> ServiceHealth:
+async def get_health(services: ServicesDep) -> ServiceHealth:
     return services.health
 
 
-def get_image_edits(services: ServicesDep) -> ImageEdits:
+async def get_image_edits(services: ServicesDep) -> ImageEdits:
     return services.image_edits
 
 
-def get_vision(services: ServicesDep) -> Vision:
+async def get_vision(services: ServicesDep) -> Vision:
     return services.vision
 
 
-def get_webhooks(services: ServicesDep) -> ProviderWebhooks:
+async def get_webhooks(services: ServicesDep) -> ProviderWebhooks:
     return services.webhooks
 
 
-def get_signed_media(services: ServicesDep) -> SignedMedia:
+async def get_signed_media(services: ServicesDep) -> SignedMedia:
     return services.signed_media
 
 

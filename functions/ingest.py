@@ -7,14 +7,13 @@ Answers 200 with the processed image bytes, or a short plain-text error the boot
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from starlette.datastructures import UploadFile
 
 from functions.app import create_function_app
+from functions.booth_form import read_booth_form
 from functions.deps import Booth, ClientAddress, ReceivedAt
 from functions.errors import PlainTextErrors
 from functions.lambda_entry import make_handler
 from shared.domain import reason_code
-from shared.errors import InvalidInput, UnsupportedMedia
 from shared.usecases.booth import BoothIngest
 
 router = APIRouter(tags=["booth"], route_class=PlainTextErrors)
@@ -73,29 +72,15 @@ async def booth_upload(
 ) -> Response:
     # Resolve the link before reading the body: an unknown link costs no upload.
     visit = await booth.open(slot_token, received_at=arrived)
-    form = await _read_form(request)
-    password = form.get("password")
-    admitted = await booth.admit(visit, password if isinstance(password, str) else "", client)
-    upload = form.get("fileToUpload")
-    photo = await upload.read() if isinstance(upload, UploadFile) else None
-    answer = await booth.process(admitted, photo)
+    form = await read_booth_form(request)
+    admitted = await booth.admit(visit, form.fields.get("password", ""), client)
+    answer = await booth.process(admitted, form.photo)
     headers = {"X-Boothai-Job": answer.job.job_id}
     if answer.served_original:
         # Why the original came back, as a code: a header takes Latin-1 only and no line
         # breaks; the provider's own words are the job's detail, shown to the operator.
         headers["X-Boothai-Original"] = reason_code(answer.job.reason)
     return Response(content=answer.image, media_type=answer.mime, headers=headers)
-
-
-async def _read_form(request: Request):
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("multipart/form-data"):
-        raise UnsupportedMedia("send the photo as multipart/form-data (field fileToUpload)")
-    try:
-        # A booth sends one file and about ten fields; anything far beyond is not a booth.
-        return await request.form(max_files=4, max_fields=64, max_part_size=64 * 1024)
-    except Exception as exc:  # malformed multipart of any kind is the client's problem
-        raise InvalidInput(f"malformed multipart body: {exc.__class__.__name__}") from None
 
 
 app = create_function_app(router)

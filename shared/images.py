@@ -167,17 +167,39 @@ def fit_bytes(data: bytes, *, max_bytes: int) -> tuple[bytes, str]:
     raise PayloadTooLarge(f"the image does not fit in {max_bytes / 1024 / 1024:g} MB")
 
 
+def _untouched(data: bytes, header: ImageHeader, max_side: int) -> PreparedImage | None:
+    """The photo as it came, when it is upright and small enough: validate the whole file
+    (a truncated one fails here), then pass the bytes on: no re-encode, no quality loss,
+    alpha kept. None when it must be decoded."""
+    upright = header.orientation in (0, 1)
+    small_enough = max(header.width, header.height) <= max_side
+    if upright and small_enough and header.mime in ("image/jpeg", "image/png"):
+        _check_whole(data, header)
+        return PreparedImage(data, header.mime, header.width, header.height)
+    return None
+
+
+def prepare_photo_cheaply(data: bytes, *, max_side: int, max_pixels: int) -> PreparedImage | None:
+    """prepare_photo's answer when it costs less than handing the work to a thread (a JPEG
+    that passes untouched: a header read and a walk over its markers, ~0.1 ms at 1600 px),
+    so the event loop can do it itself. None: call prepare_photo on the CPU pool (a PNG's
+    check reads every chunk's CRC, a large or turned photo is decoded)."""
+    if sniff_mime(data) != "image/jpeg":
+        return None
+    return _untouched(data, read_header(data, max_pixels=max_pixels), max_side)
+
+
+def is_cheap_to_check(data: bytes) -> bool:
+    """check_complete on a JPEG is a marker walk and one search for its end: no decode."""
+    return sniff_mime(data) == "image/jpeg"
+
+
 def prepare_photo(data: bytes, *, max_side: int, max_pixels: int) -> PreparedImage:
     """Validate the guest photo and return it upright, no larger than `max_side`."""
     header = read_header(data, max_pixels=max_pixels)
-    upright = header.orientation in (0, 1)
-    small_enough = max(header.width, header.height) <= max_side
-
-    if upright and small_enough and header.mime in ("image/jpeg", "image/png"):
-        # Validate the whole file (a truncated one fails here), then pass the bytes on
-        # untouched: no re-encode, no quality loss, alpha kept.
-        _check_whole(data, header)
-        return PreparedImage(data, header.mime, header.width, header.height)
+    untouched = _untouched(data, header, max_side)
+    if untouched is not None:
+        return untouched
 
     target = _fit(header.width, header.height, max_side)
     img = _decode(data, header, target)

@@ -50,7 +50,9 @@ from shared.images import (
     PreparedImage,
     check_complete,
     fit_bytes,
+    is_cheap_to_check,
     prepare_photo,
+    prepare_photo_cheaply,
     sniff_mime,
 )
 from shared.observability import record_attempt, record_job
@@ -110,11 +112,14 @@ class BoothPipeline:
         # 1. Check the slot can run
         attempts = self._providers_for(slot, check_enabled=source is JobSource.BOOTH)
 
-        # 2. Validate and prepare the photo
+        # 2. Validate and prepare the photo (on the CPU pool only when it must be decoded)
         max_side = min(p.max_side for p in attempts)
-        photo = await run_cpu(
-            lambda: prepare_photo(upload, max_side=max_side, max_pixels=self.settings.max_pixels)
-        )
+        max_pixels = self.settings.max_pixels
+        photo = prepare_photo_cheaply(upload, max_side=max_side, max_pixels=max_pixels)
+        if photo is None:
+            photo = await run_cpu(
+                lambda: prepare_photo(upload, max_side=max_side, max_pixels=max_pixels)
+            )
 
         # 3. Store the original and open the job — before any provider runs
         now = time.time()
@@ -218,8 +223,14 @@ class BoothPipeline:
 
     async def _check_result(self, provider: Provider, result: ProviderImage) -> None:
         """Never hand a booth a truncated or garbage "image" with a 200."""
+        def check() -> None:
+            check_complete(result.data, max_pixels=self.settings.max_pixels)
+
         try:
-            await run_cpu(lambda: check_complete(result.data, max_pixels=self.settings.max_pixels))
+            if is_cheap_to_check(result.data):
+                check()
+            else:
+                await run_cpu(check)
         except (UnsupportedMedia, PayloadTooLarge):
             raise ProviderFailed(f"{provider.name}_bad_image",
                                  f"{provider.name} returned a broken image") from None

@@ -158,8 +158,12 @@ class Repository:
         self, *, tenant: str, provider: ProviderName, done: bool, latency_ms: int, at: float
     ) -> None:
         add = {"done": 1, "latency_ms_total": latency_ms} if done else {"failed": 1}
-        for sk in (f"day#{utc_day(at)}#{provider}", f"total#{provider}"):
-            await self._run(self.tables.update, "stats", tenant, sk, add=add)
+
+        def count_both() -> None:  # one thread hop for both counters
+            for sk in (f"day#{utc_day(at)}#{provider}", f"total#{provider}"):
+                self.tables.update("stats", tenant, sk, add=add)
+
+        await self._run(count_both)
 
     async def read_stats(self, tenant: str) -> dict[ProviderName, dict[str, ProviderCounts]]:
         today = utc_day()
