@@ -203,14 +203,20 @@ def prepare_photo(data: bytes, *, max_side: int, max_pixels: int) -> PreparedIma
 
     target = _fit(header.width, header.height, max_side)
     img = _decode(data, header, target)
-    img = ImageOps.exif_transpose(img)
+    # In place, and convert only when the mode differs: both would otherwise copy the
+    # whole decoded photo (~5 ms each at 24 MP) to change nothing.
+    ImageOps.exif_transpose(img, in_place=True)
     has_alpha = img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info)
-    img = img.convert("RGBA" if has_alpha else "RGB")
+    mode = "RGBA" if has_alpha else "RGB"
+    if img.mode != mode:
+        img = img.convert(mode)
     size = _fit(img.width, img.height, max_side)
     if size != img.size:
-        # Bicubic: after the draft decode the remaining factor is under 2, where Lanczos
-        # costs twice as much for no visible difference.
-        img = img.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+        # Bilinear: a JPEG's draft decode has already done the big step, the factor left
+        # is under 2 (3000 → 2400 for a 24 MP shot), where Pillow's area-aware bilinear
+        # takes two thirds of bicubic's time (115 vs 169 ms) and differs from it by at most
+        # 2 levels on 99 % of a noisy shot's pixels (bicubic sharpens edges a little more).
+        img = img.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     encoded, mime = encode(img, keep_alpha=has_alpha)
     return PreparedImage(encoded, mime, img.width, img.height)
 
