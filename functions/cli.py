@@ -46,6 +46,8 @@ async def _first_start(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from shared.memory import tune_allocator
+    tune_allocator()  # first, before any worker thread: freed memory goes back (issue 17)
     import uvicorn
 
     from functions.app import create_app
