@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared import object_keys
+from shared import object_keys, thumbnails
 from shared.concurrency import run_cpu, run_io
 from shared.config import Settings
 from shared.domain import Slot
-from shared.images import prepare_reference, sniff_mime, thumbnail
+from shared.images import PreparedImage, prepare_reference, sniff_mime, thumbnail
 from shared.ports import ObjectStore
 from shared.repository import Repository
 
@@ -29,27 +29,51 @@ class Media:
         self.store = store
 
     async def set_reference(self, slot: Slot, data: bytes) -> Slot:
-        """Validate (by decoding), store upright and bounded, point the slot at it."""
-        image = await run_cpu(lambda: prepare_reference(data, max_pixels=self.settings.max_pixels))
+        """Validate (by decoding), store upright and bounded with its thumbnail, point the
+        slot at it."""
+        max_pixels = self.settings.max_pixels
+
+        def prepare() -> tuple[PreparedImage, bytes]:
+            image = prepare_reference(data, max_pixels=max_pixels)
+            return image, thumbnail(image.data, max_pixels=max_pixels)
+
+        image, small = await run_cpu(prepare)
         old_key = slot.reference_key
         key = object_keys.reference(slot.tenant, slot.provider, slot.index, image.mime)
-        await run_io(lambda: self.store.put(key, image.data, image.mime))
-        if old_key and old_key != key:
-            await run_io(lambda: self.store.delete(old_key))
+
+        def store_both() -> None:
+            self.store.put(key, image.data, image.mime)
+            self.store.put(object_keys.thumbnail(key), small, thumbnails.MIME)
+            if old_key and old_key != key:
+                self.store.delete(old_key)
+                thumbnails.delete(self.store, old_key)
+
+        await run_io(store_both)
         slot.reference_key, slot.reference_mime = key, image.mime
         return await self.repo.save_slot(slot)
 
     async def remove_reference(self, slot: Slot) -> Slot:
         if slot.reference_key:
             key = slot.reference_key
-            await run_io(lambda: self.store.delete(key))
+
+            def delete_both() -> None:
+                self.store.delete(key)
+                thumbnails.delete(self.store, key)
+
+            await run_io(delete_both)
         slot.reference_key = slot.reference_mime = None
         return await self.repo.save_slot(slot)
 
     async def read(self, key: str, *, thumb: bool = False) -> StoredImage:
-        """An object's bytes and content type (sniffed), or a 256 px JPEG thumbnail."""
+        """An object's bytes and content type (sniffed), or its 256 px JPEG thumbnail: the
+        stored one, made when the image was; decoded now only for an image stored before
+        thumbnails were kept (or whose thumbnail could not be made)."""
+        if thumb:
+            small = await thumbnails.read(self.store, key)
+            if small is not None:
+                return StoredImage(small, thumbnails.MIME)
         data = await run_io(lambda: self.store.get(key))
         if thumb:
             small = await run_cpu(lambda: thumbnail(data, max_pixels=self.settings.max_pixels))
-            return StoredImage(small, "image/jpeg")
+            return StoredImage(small, thumbnails.MIME)
         return StoredImage(data, sniff_mime(data) or "application/octet-stream")

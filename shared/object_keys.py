@@ -8,6 +8,11 @@ policies name.
   references/{tenant}/{provider}/{slot:02d}.{ext}  a slot's reference image
   inputs/{tenant}/{job}.{ext}                    a copy a provider downloads by link (Turbotext)
   edits/{tenant}/{request}/{n}.{ext}             an image-edit API output answered as a link
+  {key}.thumb.jpg                                a 256 px JPEG of the image at {key}, beside it
+
+A thumbnail lives under its image's prefix, so it expires with it (template.yaml's
+lifecycle rules), moves to trash/ with it, and is granted with it: no guest's face
+outlives the photo it came from.
 
 Days are UTC dates.
 """
@@ -32,6 +37,15 @@ def original(tenant: str, job_id: str, created_at: float, mime: str) -> str:
 
 def result(tenant: str, job_id: str, created_at: float, mime: str) -> str:
     return f"{RESULTS}{tenant}/{utc_day(created_at)}/{job_id}.{extension_for(mime)}"
+
+
+THUMBNAIL_SUFFIX = ".thumb.jpg"
+
+
+def thumbnail(key: str) -> str:
+    """Where the thumbnail of the image at `key` is stored. The whole key plus a suffix (not
+    the key with its extension swapped): a slot's 01.png and 01.jpg keep separate ones."""
+    return key + THUMBNAIL_SUFFIX
 
 
 def trash_for(original_key: str) -> str:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
-from shared import object_keys
+from shared import object_keys, thumbnails
 from shared.access import Access, Level, union
 from shared.concurrency import run_cpu, run_io
 from shared.config import Settings
@@ -135,6 +135,9 @@ class BoothPipeline:
         # a restart that finds it running closes it as failed and trashes the original.
         job.status, job.started_at = JobStatus.RUNNING, time.time()
         await self._record_running(job, deadline)
+        # The operator's thumbnail, made on the CPU pool while the provider works, from the
+        # prepared photo: the same picture, upright, and a 24 MP shot is not decoded again.
+        original_thumbnail = self._spawn(self._thumbnail(job.original_key, photo.data))
 
         # 4. Run the provider, then the fallback one, under the deadline
         result, error = await self._attempt_all(job, slot, attempts, photo, reference,
@@ -145,7 +148,7 @@ class BoothPipeline:
             return await self._succeed(job, result, deadline)
 
         # 6. Failure: close the job, trash the original, answer the original or an error
-        await self._fail(job, error, deadline)
+        await self._fail(job, error, deadline, original_thumbnail)
         if slot.fallback_to_original:
             return BoothAnswer(upload, original_mime, job, served_original=True)
         raise error
@@ -250,6 +253,8 @@ class BoothPipeline:
         # The guest gets the photo even if closing the job is slow; it completes after.
         await self._finish_soon(self.repo.put_job(job), deadline)
         self._record(job)
+        if job.result_key:
+            self._spawn(self._thumbnail(job.result_key, result.data))
         data, mime = await self._fit_answer(job, result.data, mime)
         return BoothAnswer(data, mime, job)
 
@@ -265,7 +270,8 @@ class BoothPipeline:
                  len(data), len(fitted))
         return fitted, fitted_mime
 
-    async def _fail(self, job: Job, error: BoothaiError, deadline: BoothDeadline) -> None:
+    async def _fail(self, job: Job, error: BoothaiError, deadline: BoothDeadline,
+                    original_thumbnail: asyncio.Task) -> None:
         job.status, job.finished_at = JobStatus.FAILED, time.time()
         # The code goes into a header and metrics, the words (a provider's own, maybe
         # Russian, maybe with line breaks) to the operator: each made safe for where it goes.
@@ -274,11 +280,18 @@ class BoothPipeline:
         ))
         job.detail = one_line(str(error))
         job.total_ms = deadline.elapsed_ms()
-        await self._finish_soon(self._close_failed(job), deadline)
+        await self._finish_soon(self._close_failed(job, after=original_thumbnail), deadline)
         self._record(job)
 
-    async def _close_failed(self, job: Job) -> None:
+    async def _close_failed(self, job: Job, after: asyncio.Task | None = None) -> None:
+        if after is not None:
+            # The original's thumbnail goes to trash/ with it: let it land first (a few
+            # ms of CPU), or it would be left behind under originals/.
+            await asyncio.wait([after])
         await close_failed(job, store=self.store, repo=self.repo)
+
+    async def _thumbnail(self, key: str, data: bytes) -> None:
+        await thumbnails.make(self.store, key, data, max_pixels=self.settings.max_pixels)
 
     async def _count(self, tenant: str, provider: ProviderName, done: bool, ms: int) -> None:
         await self.repo.count(tenant=tenant, provider=provider, done=done,
@@ -353,8 +366,13 @@ async def close_failed(job: Job, *, store: ObjectStore, repo: Repository) -> Non
     if object_keys.is_original(job.original_key):
         original = job.original_key
         trash_key = object_keys.trash_for(original)
+
+        def move_to_trash() -> None:
+            store.move(original, trash_key)
+            thumbnails.move(store, original, trash_key)
+
         try:
-            await run_io(lambda: store.move(original, trash_key))
+            await run_io(move_to_trash)
             job.original_key = trash_key
         except NotFound:
             pass
