@@ -23,6 +23,10 @@ IO = anyio.CapacityLimiter(64)
 # inference at a time (its own lock), so 8 lets the edit model, Janus and a few vision models
 # work side by side; more threads would only queue on the runner locks.
 GPU = anyio.CapacityLimiter(8)
+# Work nobody waits for (the thumbnails of a job's images, made after the booth's answer):
+# one thread, so however much of it a burst leaves behind, it takes at most one core from
+# the booths' decoding and compositing.
+SIDE = anyio.CapacityLimiter(1)
 
 
 async def run_cpu(fn: Callable[[], T]) -> T:
@@ -31,6 +35,10 @@ async def run_cpu(fn: Callable[[], T]) -> T:
 
 async def run_io(fn: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(fn, limiter=IO)
+
+
+async def run_side(fn: Callable[[], T]) -> T:
+    return await anyio.to_thread.run_sync(fn, limiter=SIDE)
 
 
 async def run_gpu(fn: Callable[[], T]) -> T:

@@ -11,8 +11,8 @@ policies name.
   {key}.thumb.jpg                                a 256 px JPEG of the image at {key}, beside it
 
 A thumbnail lives under its image's prefix, so it expires with it (template.yaml's
-lifecycle rules), moves to trash/ with it, and is granted with it: no guest's face
-outlives the photo it came from.
+lifecycle rules) and is granted with it: no guest's face outlives the photo it came from.
+A failed job's original is in trash/ before its thumbnail is made there.
 
 Days are UTC dates.
 """

@@ -8,6 +8,8 @@
     6. Failure: close the job with its reason, move the original to trash/, count it;
        answer with the original photo when the slot opts in, else raise (502 / 504)
 
+After the answer, on the side: the job's thumbnails for the operator (shared/thumbnails.py).
+
 Every job ends done or failed. The answer never waits past the window: bookkeeping that
 is still running when time is up finishes in the background.
 """
@@ -135,9 +137,6 @@ class BoothPipeline:
         # a restart that finds it running closes it as failed and trashes the original.
         job.status, job.started_at = JobStatus.RUNNING, time.time()
         await self._record_running(job, deadline)
-        # The operator's thumbnail, made on the CPU pool while the provider works, from the
-        # prepared photo: the same picture, upright, and a 24 MP shot is not decoded again.
-        original_thumbnail = self._spawn(self._thumbnail(job.original_key, photo.data))
 
         # 4. Run the provider, then the fallback one, under the deadline
         result, error = await self._attempt_all(job, slot, attempts, photo, reference,
@@ -145,10 +144,13 @@ class BoothPipeline:
 
         # 5. Success: store the result, close the job, count it
         if result is not None:
-            return await self._succeed(job, result, deadline)
+            answer = await self._succeed(job, result, deadline)
+            self._spawn(self._thumbnails(job, photo.data, result.data))
+            return answer
 
         # 6. Failure: close the job, trash the original, answer the original or an error
-        await self._fail(job, error, deadline, original_thumbnail)
+        closing = await self._fail(job, error, deadline)
+        self._spawn(self._thumbnails(job, photo.data, None, after=closing))
         if slot.fallback_to_original:
             return BoothAnswer(upload, original_mime, job, served_original=True)
         raise error
@@ -253,8 +255,6 @@ class BoothPipeline:
         # The guest gets the photo even if closing the job is slow; it completes after.
         await self._finish_soon(self.repo.put_job(job), deadline)
         self._record(job)
-        if job.result_key:
-            self._spawn(self._thumbnail(job.result_key, result.data))
         data, mime = await self._fit_answer(job, result.data, mime)
         return BoothAnswer(data, mime, job)
 
@@ -270,8 +270,8 @@ class BoothPipeline:
                  len(data), len(fitted))
         return fitted, fitted_mime
 
-    async def _fail(self, job: Job, error: BoothaiError, deadline: BoothDeadline,
-                    original_thumbnail: asyncio.Task) -> None:
+    async def _fail(self, job: Job, error: BoothaiError, deadline: BoothDeadline) -> asyncio.Task:
+        """Close the job as failed (waited for while the window allows); the closing task."""
         job.status, job.finished_at = JobStatus.FAILED, time.time()
         # The code goes into a header and metrics, the words (a provider's own, maybe
         # Russian, maybe with line breaks) to the operator: each made safe for where it goes.
@@ -280,18 +280,26 @@ class BoothPipeline:
         ))
         job.detail = one_line(str(error))
         job.total_ms = deadline.elapsed_ms()
-        await self._finish_soon(self._close_failed(job, after=original_thumbnail), deadline)
+        closing = await self._finish_soon(self._close_failed(job), deadline)
         self._record(job)
+        return closing
 
-    async def _close_failed(self, job: Job, after: asyncio.Task | None = None) -> None:
-        if after is not None:
-            # The original's thumbnail goes to trash/ with it: let it land first (a few
-            # ms of CPU), or it would be left behind under originals/.
-            await asyncio.wait([after])
+    async def _close_failed(self, job: Job) -> None:
         await close_failed(job, store=self.store, repo=self.repo)
 
-    async def _thumbnail(self, key: str, data: bytes) -> None:
-        await thumbnails.make(self.store, key, data, max_pixels=self.settings.max_pixels)
+    async def _thumbnails(self, job: Job, photo: bytes, result: bytes | None, *,
+                          after: asyncio.Task | None = None) -> None:
+        """The operator's thumbnails of the job's images, once the booth has its answer.
+        The original's is made from the prepared photo (the same picture, upright, and a
+        24 MP shot is not decoded twice), under the key it ends at: a failed job's waits
+        for the move to trash/."""
+        if after is not None:
+            await asyncio.wait([after])
+        max_pixels = self.settings.max_pixels
+        if job.original_key:
+            await thumbnails.make(self.store, job.original_key, photo, max_pixels=max_pixels)
+        if job.result_key and result is not None:
+            await thumbnails.make(self.store, job.result_key, result, max_pixels=max_pixels)
 
     async def _count(self, tenant: str, provider: ProviderName, done: bool, ms: int) -> None:
         await self.repo.count(tenant=tenant, provider=provider, done=done,
@@ -324,10 +332,11 @@ class BoothPipeline:
             raise
 
     # -- plumbing --------------------------------------------------------------------------------
-    async def _finish_soon(self, work: Awaitable[None], deadline: BoothDeadline) -> None:
+    async def _finish_soon(self, work: Awaitable[None], deadline: BoothDeadline) -> asyncio.Task:
         """Run bookkeeping; wait for it while the window allows, then let it finish alone."""
         task = self._spawn(work)
         await asyncio.wait([task], timeout=deadline.left())
+        return task
 
     def _spawn(self, work: Awaitable[None]) -> asyncio.Task:
         task = asyncio.ensure_future(work)
@@ -366,13 +375,8 @@ async def close_failed(job: Job, *, store: ObjectStore, repo: Repository) -> Non
     if object_keys.is_original(job.original_key):
         original = job.original_key
         trash_key = object_keys.trash_for(original)
-
-        def move_to_trash() -> None:
-            store.move(original, trash_key)
-            thumbnails.move(store, original, trash_key)
-
         try:
-            await run_io(move_to_trash)
+            await run_io(lambda: store.move(original, trash_key))
             job.original_key = trash_key
         except NotFound:
             pass

@@ -4,6 +4,7 @@ uploads, the admin API's reference and job-image routes, a failed job's trash mo
 
 from __future__ import annotations
 
+import threading
 import time
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 
 import shared.images
 import shared.media
+import shared.thumbnails
 from shared import object_keys
 from shared.domain import JobStatus, ProviderName
 from shared.errors import NotFound, ProviderFailed
@@ -138,6 +140,23 @@ def test_an_image_stored_before_thumbnails_is_still_shown(booth) -> None:
     booth["services"].store.delete(object_keys.thumbnail(job.result_key))
     got = booth["operator"].get(f"/api/jobs/{job.job_id}/result", params={"thumb": 1})
     assert got.status_code == 200 and max(photos.decode(got.content).size) == 256
+
+
+def test_the_booth_does_not_wait_for_thumbnails(booth, monkeypatch) -> None:
+    """Thumbnails are made after the answer: one held back until the booth has its photo
+    would hang the upload if the answer waited for it."""
+    answered = threading.Event()
+    real = shared.thumbnails.thumbnail
+
+    def after_the_answer(data, **kwargs):
+        assert answered.wait(20), "the booth never got its answer"
+        return real(data, **kwargs)
+
+    monkeypatch.setattr(shared.thumbnails, "thumbnail", after_the_answer)
+    response = _upload(booth, photos.green_screen(800, 600))
+    answered.set()
+    assert response.status_code == 200
+    _settled(booth["services"], response.headers["x-boothai-job"], "original", "result")
 
 
 def test_thumbnails_are_made_off_the_booths_path(booth, monkeypatch) -> None:
