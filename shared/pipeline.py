@@ -144,8 +144,8 @@ class BoothPipeline:
 
         # 5. Success: store the result, close the job, count it
         if result is not None:
-            answer = await self._succeed(job, result, deadline)
-            self._spawn(self._thumbnails(job, photo.data, result.data))
+            answer, closing = await self._succeed(job, result, deadline)
+            self._spawn(self._thumbnails(job, photo.data, result.data, after=closing))
             return answer
 
         # 6. Failure: close the job, trash the original, answer the original or an error
@@ -240,23 +240,30 @@ class BoothPipeline:
             raise ProviderFailed(f"{provider.name}_bad_image",
                                  f"{provider.name} returned a broken image") from None
 
-    async def _succeed(self, job: Job, result: ProviderImage, deadline: BoothDeadline) -> BoothAnswer:
+    async def _succeed(self, job: Job, result: ProviderImage,
+                       deadline: BoothDeadline) -> tuple[BoothAnswer, asyncio.Task]:
+        """Store the result and close the job as done; the answer, and the closing task."""
         mime = sniff_mime(result.data) or result.mime
         job.result_key = object_keys.result(job.tenant, job.job_id, job.created_at, mime)
         job.status, job.finished_at = JobStatus.DONE, time.time()
         job.total_ms = deadline.elapsed_ms()
-        try:
-            async with deadline.storage_within("storing the result"):
-                await self._put(job.result_key, result.data, mime)
-        except StorageUnavailable as exc:
-            # The guest still gets the photo; the job says why the result is not kept.
-            log.warning("job %s: result not stored: %s", job.job_id, exc)
-            job.result_key, job.reason = None, "result_not_stored"
-        # The guest gets the photo even if closing the job is slow; it completes after.
-        await self._finish_soon(self.repo.put_job(job), deadline)
+        key = job.result_key
+
+        def store_result() -> None:
+            try:
+                self.store.put(key, result.data, mime)
+            except StorageUnavailable as exc:
+                # The guest still gets the photo; the job says why the result is not kept.
+                log.warning("job %s: result not stored: %s", job.job_id, exc)
+                job.result_key, job.reason = None, "result_not_stored"
+
+        # The result and then the job's row, on one worker thread (one hop, not two). The
+        # guest gets the photo even if either is slow: they complete after, and the row
+        # records what happened to the result.
+        closing = await self._finish_soon(self.repo.put_job(job, first=store_result), deadline)
         self._record(job)
         data, mime = await self._fit_answer(job, result.data, mime)
-        return BoothAnswer(data, mime, job)
+        return BoothAnswer(data, mime, job), closing
 
     async def _fit_answer(self, job: Job, data: bytes, mime: str) -> tuple[bytes, str]:
         """The booth's copy of the result, within what this deployment can send back: on
@@ -288,13 +295,13 @@ class BoothPipeline:
         await close_failed(job, store=self.store, repo=self.repo)
 
     async def _thumbnails(self, job: Job, photo: bytes, result: bytes | None, *,
-                          after: asyncio.Task | None = None) -> None:
-        """The operator's thumbnails of the job's images, once the booth has its answer.
-        The original's is made from the prepared photo (the same picture, upright, and a
-        24 MP shot is not decoded twice), under the key it ends at: a failed job's waits
-        for the move to trash/."""
-        if after is not None:
-            await asyncio.wait([after])
+                          after: asyncio.Task) -> None:
+        """The operator's thumbnails of the job's images, once the booth has its answer and
+        the job is closed (`after`): under the keys the images end at (a failed job's
+        original in trash/; no result thumbnail when the result could not be stored). The
+        original's is made from the prepared photo: the same picture, upright, and a 24 MP
+        shot is not decoded twice."""
+        await asyncio.wait([after])
         max_pixels = self.settings.max_pixels
         if job.original_key:
             await thumbnails.make(self.store, job.original_key, photo, max_pixels=max_pixels)

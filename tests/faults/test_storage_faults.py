@@ -81,14 +81,28 @@ def test_job_table_fails_when_opening_the_job(faulty_booth, fault) -> None:
 
 
 def test_result_store_slow_still_answers_the_guest(faulty_booth) -> None:
+    """The guest does not wait for a slow result write; once it lands, the job is closed
+    as done with its result kept (the row is written after the result, on the same thread)."""
     b = faulty_booth
     b["faults"].slow("put", SLOW, key_prefix="results/")
     response, elapsed = post_photo(b["url"], b["password"])
     assert response.status_code == 200 and elapsed < WINDOW
     assert response.headers["content-type"] == "image/jpeg"
+    job = wait_for_job(b["services"], closed, timeout=SLOW + 5)
+    assert job.status is JobStatus.DONE and job.reason in (None, "")
+    assert b["services"].store.get(job.result_key)
+    assert b["services"].store.get(job.original_key)
+    assert_healthy_after(b)
+
+
+def test_result_store_down_still_answers_the_guest(faulty_booth) -> None:
+    b = faulty_booth
+    b["faults"].down("put", key_prefix="results/")
+    response, elapsed = post_photo(b["url"], b["password"])
+    assert response.status_code == 200 and elapsed < ANSWER_BY
     job = wait_for_job(b["services"], closed)
     assert job.status is JobStatus.DONE and job.reason == "result_not_stored"
-    assert b["services"].store.get(job.original_key)
+    assert job.result_key is None and b["services"].store.get(job.original_key)
     assert_healthy_after(b)
 
 
