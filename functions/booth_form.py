@@ -31,7 +31,6 @@ MAX_FIELD_BYTES = 64 * 1024
 class BoothForm:
     fields: dict[str, str] = field(default_factory=dict)
     photo: bytes | None = None
-    photo_name: str | None = None
 
 
 class _Malformed(Exception):
@@ -117,7 +116,6 @@ class _FormReader:
             self._files += 1
             if self._files > MAX_FILES:
                 raise _Malformed(f"more than {MAX_FILES} files")
-            self._filename = options[b"filename"].decode("utf-8", "replace")
         else:
             self._fields += 1
             if self._fields > MAX_FIELDS:
@@ -139,7 +137,6 @@ class _FormReader:
         if self._is_file:
             if name == PHOTO_FIELD:
                 self.form.photo = b"".join(self._chunks)
-                self.form.photo_name = self._filename
         else:
             self.form.fields[name] = b"".join(self._chunks).decode("utf-8", "replace")
         self._chunks = []

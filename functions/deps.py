@@ -59,7 +59,7 @@ async def received_at(request: Request) -> float:
 
 # Every dependency is a coroutine, even the trivial ones: FastAPI runs a plain `def`
 # dependency on the thread pool, a thread hop (and a GIL hand-off) per request for a
-# lookup that takes a microsecond. tests/functions/test_no_thread_hops.py holds this.
+# lookup that takes a microsecond. tests/functions/test_booth_form.py counts the hops.
 ServicesDep = Annotated[Services, Depends(get_services)]
 ClientAddress = Annotated[str, Depends(_client_address)]
 ReceivedAt = Annotated[float, Depends(received_at)]

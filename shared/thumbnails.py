@@ -6,8 +6,11 @@ reads instead of 50 photo decodes (a 60 MP original took 1.3 s each).
 Made from the bytes at hand. The booth pipeline makes a job's two after the booth has its
 answer, on the one-thread side lane (shared.concurrency.SIDE): each is a JPEG decode
 (~5 ms for a 1600 px photo, mostly entropy decoding that a draft scale cannot skip), which
-must not sit on the path the booth waits for nor take both cores in a burst. An image
-stored before thumbnails existed has none: Media.read decodes it as before.
+must not sit on the path the booth waits for nor take both cores in a burst. On Lambda
+the function's answer leaves when the invocation ends, after the background bookkeeping
+is drained (functions/lambda_entry.py, at most DRAIN_SECONDS): there they add their decode
+time (a few ms for a JPEG, ~20 ms for a 2K PNG) to the booth's wait, inside its window.
+An image stored before thumbnails existed has none: Media.read decodes it as before.
 """
 
 from __future__ import annotations
