@@ -173,6 +173,13 @@ class EditResult:
     urls: tuple[str, ...] | None = None  # links instead of bytes (response_format=url or size)
 
 
+
+def new_request_id() -> str:
+    """The folder of one request's linked outputs: unguessable, and hex because an object
+    key's segments must start with a letter or digit (token_urlsafe starts one in 32 with
+    "-" or "_", which the store refuses: a 500 for that request)."""
+    return secrets.token_hex(12)
+
 class ImageEdits:
     # Outputs answered as links are written under edits/ and presigned (read) from there.
     ACCESS = Access(objects={object_keys.EDITS: Level.READ | Level.WRITE})
@@ -242,7 +249,7 @@ class ImageEdits:
     def _links(self, tenant: str, images: tuple[bytes, ...], mime: str) -> tuple[str, ...]:
         assert self._open_store is not None
         store = self._open_store()
-        request_id = secrets.token_urlsafe(12)
+        request_id = new_request_id()
         urls = []
         for index, data in enumerate(images):
             key = object_keys.edit_output(tenant, request_id, index, mime)

@@ -83,3 +83,16 @@ async def test_the_api_functions_build_no_signer_store_or_providers(tmp_path, gp
         await services.auth.api_client("Bearer bth_unknown", "10.0.0.9")
     built = set(services.__dict__)
     assert {"signer", "store", "providers", "pipeline"}.isdisjoint(built), built
+
+
+def test_linked_outputs_always_have_a_valid_object_key() -> None:
+    """Found by CI: a request id from token_urlsafe began with "-" one time in 32, the
+    store refused the key, and the caller got a 500 for a finished edit."""
+    from shared import object_keys
+    from shared.ports import check_object_key
+    from shared.usecases.image_edits import new_request_id
+
+    ids = {new_request_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for request_id in ids:
+        check_object_key(object_keys.edit_output("acme", request_id, 0, "image/png"))
