@@ -42,24 +42,6 @@ UPLOAD_PASSWORD = "bench-upload-pass"
 STACKS = {"baseline": {"loop": "asyncio", "http": "h11"}, "serve": {"loop": "auto", "http": "auto"}}
 
 
-def zero_time_provider():
-    """A provider that answers at once with the prepared photo: measures everything but
-    the AI. (Built inside the server process, after sys.path points at the repo.)"""
-    from shared.providers.base import BaseProvider, ProviderImage
-    from shared.providers.local import LocalProvider
-
-    class ZeroTimeProvider(BaseProvider):
-        name = LocalProvider.name
-        label = "Zero-time"
-        capabilities = LocalProvider.capabilities
-        max_side = 2400
-
-        async def run(self, job):
-            return ProviderImage(job.photo, job.photo_mime)
-
-    return ZeroTimeProvider()
-
-
 def serve(port: int, data_dir: str, stack: str) -> None:
     import uvicorn
     from fastapi import APIRouter, Request, Response
@@ -68,6 +50,7 @@ def serve(port: int, data_dir: str, stack: str) -> None:
     from shared.config import Settings
     from shared.domain import ProviderName
     from shared.services import build_services
+    from tests.helpers.booth import zero_time_provider
 
     services = build_services(Settings(data_dir=Path(data_dir), enabled_providers=["local"]))
     services.providers.providers[ProviderName.LOCAL] = zero_time_provider()
@@ -82,27 +65,6 @@ def serve(port: int, data_dir: str, stack: str) -> None:
     app = create_app(services=services, extra_routers=(echo,))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
                 **STACKS[stack])
-
-
-async def setup(data_dir: str):
-    from shared.config import Settings
-    from shared.domain import ProcessingType, ProviderName
-    from shared.services import create_tenant, open_repository
-    from shared.signed_links import LinkSigner
-    from shared.storage import open_store
-    from tests.helpers.photos import background
-
-    settings = Settings(data_dir=Path(data_dir), enabled_providers=["local"])
-    repo = open_repository(settings)
-    await create_tenant(repo, settings, "bench", "bench-pass")
-    repo.tables.update("tenants", "tenant", "bench", set={"upload_password": UPLOAD_PASSWORD})
-    slot = await repo.get_slot("bench", ProviderName.LOCAL, 1)
-    slot.type, slot.enabled = ProcessingType.BACKGROUND, True
-    slot.reference_key, slot.reference_mime = "references/bench/local/01.jpg", "image/jpeg"
-    await repo.save_slot(slot)
-    store = open_store(settings, LinkSigner(b"x" * 32))
-    store.put(slot.reference_key, background(), "image/jpeg")
-    return slot.upload_token
 
 
 def _photos(quick: bool):
@@ -191,6 +153,7 @@ def main() -> int:
         return 0
 
     from tests.conftest import free_port
+    from tests.helpers.booth import local_booth_in
 
     servers: dict[str, tuple[subprocess.Popen, int, str]] = {}
     results: dict[tuple[str, str, str], float] = {}
@@ -200,7 +163,7 @@ def main() -> int:
             data_dir = tempfile.mkdtemp(prefix=f"boothai-bench-{stack}-")
             # Each server has its own store, tenant and password; the same upload password
             # for both keeps one body per photo.
-            token = asyncio.run(setup(data_dir))
+            token, _ = asyncio.run(local_booth_in(data_dir, upload_password=UPLOAD_PASSWORD))
             port = free_port()
             servers[stack] = (_start(stack, port, data_dir), port, token)
         with httpx.Client(timeout=120) as client:

@@ -233,23 +233,6 @@ def speed_rows(runs: int, target: float, *, all_rows: bool = True) -> list[Row]:
 # -- memory: real servers --------------------------------------------------------------------------
 
 
-def zero_time_provider():
-    """Answers at once with the photo: what the server costs outside the provider."""
-    from shared.providers.base import BaseProvider, ProviderImage
-    from shared.providers.local import LocalProvider
-
-    class ZeroTimeProvider(BaseProvider):
-        name = LocalProvider.name
-        label = "Zero-time"
-        capabilities = LocalProvider.capabilities
-        max_side = LocalProvider.max_side
-
-        async def run(self, job):
-            return ProviderImage(job.photo, job.photo_mime)
-
-    return ZeroTimeProvider()
-
-
 def reference_provider():
     from shared.providers.local import LocalProvider
 
@@ -257,6 +240,12 @@ def reference_provider():
         _composite = staticmethod(reference_composite)
 
     return ReferenceLocalProvider()
+
+
+def zero_time_provider():
+    from tests.helpers.booth import zero_time_provider as factory
+
+    return factory()
 
 
 SERVERS = {
@@ -287,26 +276,6 @@ def serve(port: int, data_dir: str, server: str) -> None:
     app = create_app(services=services)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
                 timeout_keep_alive=75)
-
-
-async def setup(data_dir: str) -> tuple[str, str]:
-    from shared.config import Settings
-    from shared.domain import ProcessingType, ProviderName
-    from shared.services import create_tenant, open_repository
-    from shared.signed_links import LinkSigner
-    from shared.storage import open_store
-    from tests.helpers.photos import background
-
-    settings = Settings(data_dir=Path(data_dir), enabled_providers=["local"])
-    repo = open_repository(settings)
-    tenant, _ = await create_tenant(repo, settings, "bench", "bench-pass")
-    slot = await repo.get_slot("bench", ProviderName.LOCAL, 1)
-    slot.type, slot.enabled = ProcessingType.BACKGROUND, True
-    slot.reference_key, slot.reference_mime = "references/bench/local/01.jpg", "image/jpeg"
-    await repo.save_slot(slot)
-    store = open_store(settings, LinkSigner(b"x" * 32))
-    store.put(slot.reference_key, background(), "image/jpeg")
-    return slot.upload_token, tenant.upload_password
 
 
 class RssSampler(threading.Thread):
@@ -379,10 +348,11 @@ def measure_server(server: str, requests: int, size: tuple[int, int], settle: fl
     import httpx
 
     from tests.conftest import free_port
+    from tests.helpers.booth import local_booth_in
     from tests.helpers.photos import green_screen
 
     with tempfile.TemporaryDirectory(prefix="boothai-bench-local-") as data_dir:
-        token, password = asyncio.run(setup(data_dir))
+        token, password = asyncio.run(local_booth_in(data_dir))
         port = free_port()
         proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port), data_dir, server],
                                 cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -43,7 +43,7 @@ class Media:
 
         def store_both() -> None:
             self.store.put(key, image.data, image.mime)
-            self.store.put(object_keys.thumbnail(key), small, thumbnails.MIME)
+            thumbnails.put(self.store, key, small)
             if old_key and old_key != key:
                 self.store.delete(old_key)
                 thumbnails.delete(self.store, old_key)

@@ -33,7 +33,7 @@ async def make(store: ObjectStore, key: str, data: bytes, *, max_pixels: int) ->
     image without one is still shown, so a failure is logged, never raised into a job."""
     try:
         small = await run_side(lambda: thumbnail(data, max_pixels=max_pixels))
-        await run_io(lambda: store.put(object_keys.thumbnail(key), small, MIME))
+        await run_io(lambda: put(store, key, small))
     except Exception as exc:  # noqa: BLE001 - see the docstring
         log.warning("no thumbnail for %s: %r", key, exc)
 
@@ -44,6 +44,11 @@ async def read(store: ObjectStore, key: str) -> bytes | None:
         return await run_io(lambda: store.get(object_keys.thumbnail(key)))
     except NotFound:
         return None
+
+
+def put(store: ObjectStore, key: str, small: bytes) -> None:
+    """Store `small` as the thumbnail of the image at `key` (blocking)."""
+    store.put(object_keys.thumbnail(key), small, MIME)
 
 
 def delete(store: ObjectStore, key: str) -> None:
