@@ -102,3 +102,18 @@ def test_boothai_serve_on_the_core_install_runs_a_gemini_slot(tmp_path) -> None:
         proc.terminate()
         proc.wait(timeout=20)
         stop_fake()
+
+
+def test_the_core_install_serves_on_uvloop_and_httptools() -> None:
+    """issue 17: uvicorn's loop="auto" / http="auto" pick libuv's loop and the llhttp parser
+    when they are installed, so they belong to the core install (before: asyncio + h11; the
+    gain is measured in benchmarks/ingest_overhead.py)."""
+    import uvicorn
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    core = _core_dependencies()
+    assert {"uvloop", "httptools"} <= core, core
+    config = uvicorn.Config(app=lambda *args: None, loop="auto", http="auto")
+    config.load()
+    assert config.http_protocol_class is HttpToolsProtocol
+    assert config.get_loop_factory().__module__.startswith("uvloop")
