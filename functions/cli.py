@@ -48,18 +48,23 @@ async def _first_start(settings: Settings) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from shared.memory import tune_allocator
     tune_allocator()  # first, before any worker thread: freed memory goes back (issue 17)
-    import uvicorn
-
     from functions.app import create_app
+    from functions.server import build_server
 
     settings = Settings()
     _prepare_aws(settings)
     asyncio.run(_first_start(settings))
     app = create_app(settings)
+    # Timeouts, connection caps, trusted proxies and log redaction: functions/server.py.
+    try:
+        server = build_server(app, settings, host=args.host, port=args.port,
+                              log_level=args.log_level, access_log=args.access_log)
+    except ValueError as exc:  # a malformed setting (BOOTHAI_TRUSTED_PROXIES)
+        print(f"boothai: {exc}", file=sys.stderr)
+        return 2
     print(f"boothai: operator UI at http://{args.host}:{args.port}/  (storage: {settings.storage})")
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                timeout_keep_alive=75, access_log=args.access_log)
-    return 0
+    server.run()
+    return 0 if server.started else 3  # uvicorn.run's exit code when the port is taken
 
 
 def _prepare_aws(settings: Settings) -> None:

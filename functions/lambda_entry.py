@@ -12,6 +12,15 @@ On the first invocation of a container the handler:
      outside Lambda or with POWERTOOLS_TRACE_DISABLED=true).
 Nothing of this happens at import, so `boothai serve` (which imports every functions module
 for its router) keeps plain logging and never talks to Secrets Manager.
+
+Logs: `use_powertools()` puts the one redaction filter (shared/observability.py) on the
+Powertools handler and every standard handler, so no line carries a slot token, a query
+string (webhook `t=`, media `sig=`) or a registered secret.
+
+The client address (what the failure throttle counts) is Mangum's: for a Function URL
+(payload 2.0) `requestContext.http.sourceIp`, the TCP peer AWS saw. X-Forwarded-For is not
+read, so it cannot be spoofed; behind CloudFront the peer, and so the throttled client,
+would be CloudFront's edge address.
 """
 
 from __future__ import annotations

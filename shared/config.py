@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # Let image_urls reach private/loopback addresses. Only for closed networks and tests:
     # it turns the comparison endpoint into a way to probe the server's own network.
     fetch_allow_private: bool = False
+    # Operators (tenant names, comma-separated) who may unload a vision model: the GPU is
+    # shared by every tenant, so an unload stalls everyone's next call. Empty: nobody (403).
+    gpu_admins: str = ""
 
     # --- auth and abuse ----------------------------------------------------------------------
     admin_password: SecretStr | None = None
@@ -74,6 +77,32 @@ class Settings(BaseSettings):
     signing_key: SecretStr | None = None
     auth_failures_allowed: int = 10
     auth_failure_window_seconds: int = 300
+    # `boothai serve` on the open internet (functions/server.py). Proxies whose
+    # X-Forwarded-For is believed: comma-separated IPs or CIDRs. Empty: none, the TCP peer
+    # is the client (a pass-through proxy must be named here or the throttle sees only it).
+    trusted_proxies: str = ""
+    # A connection must complete its request headers this soon after it opens (or after the
+    # first byte of a keep-alive request); a booth sends them in one packet.
+    header_timeout_seconds: float = 10.0
+    # A request body may pause at most this long between chunks (also the grace before the
+    # minimum rate below applies).
+    body_idle_seconds: float = 10.0
+    # Bytes per second a body must average (time the app waits on it, after the grace):
+    # 50 KiB/s is the slowest rate at which a 2 MB photo still fits the 50 s booth window.
+    body_min_bytes_per_second: int = 50 * 1024
+    # Open connections the server holds at most (uvicorn limit_concurrency; 503 beyond).
+    max_connections: int = 256
+    # Open connections from one address (trusted proxies exempt): a venue NAT with a few
+    # booths and an operator browser uses well under this.
+    max_connections_per_client: int = 32
+    # Requests one client (after X-Forwarded-For from a trusted proxy) may have running at
+    # once; more get 429 with Retry-After.
+    max_requests_per_client: int = 16
+    # Per operator account, from all addresses together: a guesser spread over many addresses
+    # gets this many tries per window. Higher than the per-client limit, because reaching it
+    # locks the operator out too (except in browsers that logged in before: the UI's
+    # credentials are remembered for a minute after a successful check).
+    auth_account_failures_allowed: int = 100
 
     # --- jobs --------------------------------------------------------------------------------
     media_link_ttl_seconds: int = 900
