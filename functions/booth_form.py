@@ -12,6 +12,7 @@ an oversized body while it streams), so memory is bounded by that limit.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from python_multipart.exceptions import FormParserError
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from shared.errors import InvalidInput, UnsupportedMedia
 
 PHOTO_FIELD = "fileToUpload"
+PASSWORD_FIELD = "password"
 # A booth sends one file and about ten short fields; anything far beyond is not a booth.
 MAX_FILES = 4
 MAX_FIELDS = 64
@@ -37,9 +39,12 @@ class _Malformed(Exception):
     pass
 
 
-async def read_booth_form(request: Request) -> BoothForm:
+async def read_booth_form(
+    request: Request, *, on_password: Callable[[str], Awaitable[None]] | None = None,
+) -> BoothForm:
     """The text fields and the `fileToUpload` bytes (the last of each name, as Starlette's
-    form would have it).
+    form would have it). `on_password` is awaited with the `password` field as soon as that
+    part has been read; what it raises (a wrong password) stops the read there.
 
     UnsupportedMedia when the body is not multipart/form-data; InvalidInput when it is
     malformed or not shaped like a booth's form."""
@@ -55,6 +60,9 @@ async def read_booth_form(request: Request) -> BoothForm:
         parser = MultipartParser(boundary, reader.callbacks())
         async for chunk in request.stream():
             parser.write(chunk)
+            if reader.password is not None and on_password is not None:
+                password, reader.password = reader.password, None
+                await on_password(password)
         parser.finalize()
     except (FormParserError, _Malformed, ValueError) as exc:
         raise InvalidInput(f"malformed multipart body: {exc}") from None
@@ -68,6 +76,7 @@ class _FormReader:
 
     def __init__(self) -> None:
         self.form = BoothForm()
+        self.password: str | None = None  # the password field, once read, until taken
         self.ended = False
         self._files = self._fields = 0
         self._header_name = bytearray()
@@ -139,6 +148,8 @@ class _FormReader:
                 self.form.photo = b"".join(self._chunks)
         else:
             self.form.fields[name] = b"".join(self._chunks).decode("utf-8", "replace")
+            if name == PASSWORD_FIELD:
+                self.password = self.form.fields[name]
         self._chunks = []
 
     def _end(self) -> None:

@@ -72,8 +72,13 @@ async def booth_upload(
 ) -> Response:
     # Resolve the link before reading the body: an unknown link costs no upload.
     visit = await booth.open(slot_token, received_at=arrived)
-    form = await read_booth_form(request)
-    admitted = await booth.admit(visit, form.fields.get("password", ""), client)
+    # A client that has used up its password failures is refused before the body, too.
+    gate = await booth.admission(visit, client)
+    # The password is checked the moment its field has arrived: a wrong one stops the read
+    # there (when a booth sends it after the photo, the photo is read first, bounded by the
+    # body limit).
+    form = await read_booth_form(request, on_password=gate.check)
+    admitted = await gate.admit(form.fields.get("password", ""))
     answer = await booth.process(admitted, form.photo)
     headers = {"X-Boothai-Job": answer.job.job_id}
     if answer.served_original:

@@ -127,6 +127,12 @@ class ScopedTables:
         self._need(table, Level.WRITE)
         return self._tables.update(table, pk, sk, set=set, add=add, expires_at=expires_at)
 
+    def add_within(self, table: str, pk: str, sk: str, *, add: dict[str, int],
+                   limits: dict[str, int], expires_at: int) -> dict[str, Any]:
+        self._need(table, Level.WRITE)
+        return self._tables.add_within(table, pk, sk, add=add, limits=limits,
+                                       expires_at=expires_at)
+
     def query(self, table: str, pk: str, *, sk_prefix: str | None = None,
               descending: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
         self._need(table, Level.READ)

@@ -3,8 +3,10 @@
 Operator passwords are argon2id hashes. Verifying one costs tens of milliseconds and
 64 MiB by design, and the UI makes many requests, so a successful check is remembered for a
 minute under a key derived from the credentials *and* the stored hash: changing the password
-invalidates it at once. Booth upload passwords are compared in constant time. Failures of
-either are throttled per client.
+invalidates it at once. Booth upload passwords are compared in constant time. Every check
+reserves its place in a throttle first (per client, and per account for operators), and
+hashes run on their own small lane with a short queue, so a burst of guesses can neither be
+checked past the limit nor take the CPU from the booths.
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from shared.access import Access, Level
 from shared.apikeys import ApiKeys
-from shared.concurrency import run_cpu
+from shared.concurrency import HashQueueFull, run_hash
 from shared.domain import Tenant
-from shared.errors import Unauthorized
+from shared.errors import TooManyAttempts, Unauthorized
 from shared.repository import Repository
 from shared.throttle import Throttle
 
@@ -60,10 +63,12 @@ class Authenticator:
     ACCESS = Access(tables={"tenants": Level.READ, "lookups": Level.READ,
                             "throttle": Level.CRUD})
 
-    def __init__(self, *, repo: Repository, api_keys: ApiKeys, throttle: Throttle) -> None:
+    def __init__(self, *, repo: Repository, api_keys: ApiKeys, throttle: Throttle,
+                 account_limit: int | None = None) -> None:
         self.repo = repo
         self.api_keys = api_keys
         self.throttle = throttle
+        self.account_limit = account_limit or throttle.limit * 10
         self._verified: dict[str, float] = {}
 
     def _cache_key(self, tenant: Tenant, password: str) -> str:
@@ -71,21 +76,29 @@ class Authenticator:
         return hashlib.sha256(material).hexdigest()
 
     async def operator(self, username: str, password: str, client: str) -> Tenant:
-        """The tenant for Basic Auth credentials, or Unauthorized / TooManyAttempts."""
-        await self.throttle.check("login", client)
+        """The tenant for Basic Auth credentials, or Unauthorized / TooManyAttempts.
+
+        Credentials checked in the last minute pass at once (the UI sends them with every
+        request). Any other check reserves a place per client and per account first
+        (shared/throttle.py), then waits for the hash lane (shared/concurrency.run_hash)."""
         tenant = await self.repo.get_tenant(username) if username else None
-        if tenant is not None:
-            key = self._cache_key(tenant, password)
-            if self._verified.get(key, 0.0) > time.monotonic():
-                return tenant
-            stored = tenant.password_hash
-            ok = await run_cpu(lambda: verify_password(stored, password))
-        else:
-            await run_cpu(lambda: verify_password(_dummy(), password))
-            ok = False
-        if not ok:
-            await self.throttle.failed("login", client)
-            raise Unauthorized("wrong user name or password")
+        key = self._cache_key(tenant, password) if tenant is not None else ""
+        if tenant is not None and self._verified.get(key, 0.0) > time.monotonic():
+            return tenant
+        async with self.throttle.attempt("login", client) as by_client:
+            if tenant is None:
+                # An unknown name costs the same hash as a known one (no user enumeration),
+                # counted per client only: unknown names would each open an account bucket.
+                await _hash(lambda: verify_password(_dummy(), password))
+                by_client.failed()
+                raise Unauthorized("wrong user name or password")
+            async with self.throttle.attempt("account", tenant.name,
+                                             limit=self.account_limit) as by_account:
+                stored = tenant.password_hash
+                if not await _hash(lambda: verify_password(stored, password)):
+                    by_client.failed()
+                    by_account.failed()
+                    raise Unauthorized("wrong user name or password")
         if len(self._verified) >= _CACHE_MAX:
             self._verified.clear()
         self._verified[key] = time.monotonic() + _CACHE_SECONDS
@@ -94,7 +107,6 @@ class Authenticator:
     async def api_client(self, authorization: str, client: str) -> Tenant:
         """API callers: `Authorization: Bearer <api key>`, or HTTP Basic whose password is an
         API key (any user name, as in `user:api-key`) or the operator's own password."""
-        await self.throttle.check("api", client)
         scheme, _, value = authorization.partition(" ")
         username, secret = "", value.strip()
         if scheme.lower() == "basic":
@@ -104,19 +116,34 @@ class Authenticator:
                 secret = ""
         elif scheme.lower() != "bearer":
             secret = ""
-        tenant_name = await self.api_keys.tenant_for(secret) if secret else None
-        if tenant_name is not None:
-            tenant = await self.repo.get_tenant(tenant_name)
-            if tenant is not None:
-                return tenant
-        if scheme.lower() == "basic" and username:
-            return await self.operator(username, secret, client)
-        await self.throttle.failed("api", client)
-        raise Unauthorized("send an API key: Authorization: Bearer <key>")
+        async with self.throttle.attempt("api", client) as attempt:
+            tenant_name = await self.api_keys.tenant_for(secret) if secret else None
+            if tenant_name is not None:
+                tenant = await self.repo.get_tenant(tenant_name)
+                if tenant is not None:
+                    return tenant
+            if not (scheme.lower() == "basic" and username):
+                attempt.failed()
+                raise Unauthorized("send an API key: Authorization: Bearer <key>")
+        # Not an API key: the operator's own password, throttled as a login.
+        return await self.operator(username, secret, client)
+
+    async def booth_locked(self, client: str) -> None:
+        """TooManyAttempts when this client has used up its upload-password failures: asked
+        before the booth's body is read, so a locked-out client sends nothing more."""
+        await self.throttle.refuse_if_locked("upload", client)
 
     async def booth(self, tenant: Tenant, supplied: str, client: str) -> None:
-        """Check the upload password a booth sent with its photo."""
-        await self.throttle.check("upload", client)
-        if not hmac.compare_digest(supplied.encode(), tenant.upload_password.encode()):
-            await self.throttle.failed("upload", client)
-            raise Unauthorized("wrong upload password")
+        """Check the upload password a booth sent with its photo (constant time)."""
+        async with self.throttle.attempt("upload", client) as attempt:
+            if not hmac.compare_digest(supplied.encode(), tenant.upload_password.encode()):
+                attempt.failed()
+                raise Unauthorized("wrong upload password")
+
+
+async def _hash(check: Callable[[], bool]) -> bool:
+    try:
+        return await run_hash(check)
+    except HashQueueFull:
+        raise TooManyAttempts("the server is busy checking passwords; try again in a moment",
+                              retry_after=2) from None

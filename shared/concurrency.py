@@ -27,6 +27,12 @@ GPU = anyio.CapacityLimiter(8)
 # one thread, so however much of it a burst leaves behind, it takes at most one core from
 # the booths' decoding and compositing.
 SIDE = anyio.CapacityLimiter(1)
+# Password hashes (argon2id: ~50 ms and 19 MiB each, by design). Half the cores at most, so a
+# burst of logins from many addresses cannot take the CPU from the booths' photos, and a
+# short queue behind them: past it a check is refused at once (run_hash) instead of holding
+# its request and 19 MiB while hundreds wait.
+HASH = anyio.CapacityLimiter(max(1, (os.cpu_count() or 2) // 2))
+HASH_QUEUE = 16
 
 
 async def run_cpu(fn: Callable[[], T]) -> T:
@@ -39,6 +45,16 @@ async def run_io(fn: Callable[[], T]) -> T:
 
 async def run_side(fn: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(fn, limiter=SIDE)
+
+
+class HashQueueFull(Exception):
+    """More password checks are waiting than HASH_QUEUE: the caller answers "busy"."""
+
+
+async def run_hash(fn: Callable[[], T]) -> T:
+    if HASH.statistics().tasks_waiting >= HASH_QUEUE:
+        raise HashQueueFull
+    return await anyio.to_thread.run_sync(fn, limiter=HASH)
 
 
 async def run_gpu(fn: Callable[[], T]) -> T:

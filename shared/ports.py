@@ -58,6 +58,15 @@ class Tables(Protocol):
         """Create-or-update: set attributes and atomically add to numeric counters.
         Returns the item as stored after the update."""
 
+    def add_within(
+        self, table: str, pk: str, sk: str, *, add: dict[str, int], limits: dict[str, int],
+        expires_at: int,
+    ) -> dict[str, Any]:
+        """Create-or-update that adds `add` to counters only while every counter named in
+        `limits` is below its limit (a missing counter is 0), in one atomic operation: the
+        item after the update, or ConditionFailed. N concurrent callers can never pass a
+        limit of M < N (shared/throttle.py reserves password checks with it)."""
+
     def query(
         self,
         table: str,

@@ -190,6 +190,37 @@ class DynamoDBTables:
             return self.get(table, pk, sk) or {"pk": pk, "sk": sk}
         return _decode(self._call("update_item", **kwargs).get("Attributes", {}))
 
+    def add_within(
+        self, table: str, pk: str, sk: str, *, add: dict[str, int], limits: dict[str, int],
+        expires_at: int,
+    ) -> dict[str, Any]:
+        if not limits:
+            raise ValueError("add_within needs at least one limit; use update() without")
+        # One conditional UpdateItem: DynamoDB evaluates the condition and applies the ADD
+        # atomically per item, so concurrent callers serialise on the item itself.
+        names = {"#exp": "expires_at"}
+        values: dict[str, Any] = {":exp": {"N": str(int(expires_at))}}
+        adds, conditions = [], []
+        for i, (name, delta) in enumerate(add.items()):
+            names[f"#a{i}"] = name
+            values[f":a{i}"] = {"N": str(int(delta))}
+            adds.append(f"#a{i} :a{i}")
+        for i, (name, limit) in enumerate(limits.items()):
+            names[f"#l{i}"] = name
+            values[f":l{i}"] = {"N": str(int(limit))}
+            conditions.append(f"(attribute_not_exists(#l{i}) OR #l{i} < :l{i})")
+        item = self._call(
+            "update_item",
+            TableName=self.name(table),
+            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            UpdateExpression=f"ADD {', '.join(adds)} SET #exp = if_not_exists(#exp, :exp)",
+            ConditionExpression=" AND ".join(conditions),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
+        return _decode(item.get("Attributes", {}))
+
     def query(
         self,
         table: str,

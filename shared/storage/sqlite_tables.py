@@ -8,6 +8,7 @@ when two processes share the file.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import ConditionFailed, StorageUnavailable
+from shared.storage.filesystem_store import PRIVATE_FILE, tighten
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -32,6 +34,7 @@ class SQLiteTables:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         self._lock = threading.Lock()
+        _create_private(self.path)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -118,6 +121,24 @@ class SQLiteTables:
 
         return self._tx(op)
 
+    def add_within(
+        self, table: str, pk: str, sk: str, *, add: dict[str, int], limits: dict[str, int],
+        expires_at: int,
+    ) -> dict[str, Any]:
+        def op() -> dict[str, Any]:
+            # The read and the write share one BEGIN IMMEDIATE transaction: no other writer,
+            # in this process or another, can slip between the compare and the add.
+            item = self._read(table, pk, sk) or {"pk": pk, "sk": sk, "expires_at": expires_at}
+            for name, limit in limits.items():
+                if item.get(name, 0) >= limit:
+                    raise ConditionFailed(f"{name} reached {limit}")
+            for name, delta in add.items():
+                item[name] = item.get(name, 0) + delta
+            self._write(table, item)
+            return item
+
+        return self._tx(op)
+
     def query(
         self,
         table: str,
@@ -148,3 +169,14 @@ class SQLiteTables:
     def ping(self, table: str) -> None:
         with self._lock:
             self._db.execute("SELECT 1").fetchone()
+
+
+def _create_private(path: str) -> None:
+    """Make the database file 0600 before SQLite opens it. SQLite creates it with 0644 cut by
+    the umask, and gives its -wal and -shm files the database file's own mode: so a 0600
+    database keeps all three readable by this user only. Files left looser by an older
+    version are tightened (with a warning)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+    os.close(fd)
+    for name in (path, f"{path}-wal", f"{path}-shm", f"{path}-journal"):
+        tighten(name, PRIVATE_FILE)

@@ -2,11 +2,15 @@
 
 Three steps, because the body arrives in between: the link is resolved before the body is
 read (an unknown link costs no upload, and an `Expect: 100-continue` client never sends
-it), and the password is checked before the photo is taken in:
+it); a client that has used up its password failures is refused before the body too, and
+the password is checked the moment its form field has arrived, before the rest of the photo
+is taken in:
 
-    visit = await booth.open(token, received_at=…)          # 404
-    admitted = await booth.admit(visit, password, client)    # 401 / 429
-    answer = await booth.process(admitted, photo)            # the pipeline
+    visit = await booth.open(token, received_at=…)            # 404
+    gate = await booth.admission(visit, client)                # 429
+    … read the form, awaiting gate.check(password) …           # 401 / 429
+    admitted = await gate.admit(password)
+    answer = await booth.process(admitted, photo)              # the pipeline
 
 The booth window is computed once, in `open`, and every later step runs inside it.
 """
@@ -39,6 +43,28 @@ class Admitted:
     visit: BoothVisit
 
 
+class Gate:
+    """The password check of one visit, done once: `check` as soon as the form's password
+    field is read (a wrong one stops the read there), `admit` after the whole form."""
+
+    def __init__(self, ingest: BoothIngest, visit: BoothVisit, client: str) -> None:
+        self._ingest = ingest
+        self._visit = visit
+        self._client = client
+        self._passed = False
+
+    async def check(self, password: str) -> None:
+        if self._passed:
+            return
+        async with self._visit.deadline.storage_within("checking the upload password"):
+            await self._ingest.auth.booth(self._visit.tenant, password, self._client)
+        self._passed = True
+
+    async def admit(self, password: str) -> Admitted:
+        await self.check(password)
+        return Admitted(self._visit)
+
+
 class BoothIngest:
     # The link → slot lookup and the slot's account.
     ACCESS = Access(tables={"lookups": Level.READ, "slots": Level.READ, "tenants": Level.READ})
@@ -64,11 +90,16 @@ class BoothIngest:
         slot, tenant = found
         return BoothVisit(slot=slot, tenant=tenant, deadline=deadline)
 
-    async def admit(self, visit: BoothVisit, password: str, client: str) -> Admitted:
-        """Check the upload password: Unauthorized, or TooManyAttempts for this client."""
+    async def admission(self, visit: BoothVisit, client: str) -> Gate:
+        """The visit's password gate; TooManyAttempts at once for a client that has used up
+        its failures (before its body is read)."""
         async with visit.deadline.storage_within("checking the upload password"):
-            await self.auth.booth(visit.tenant, password, client)
-        return Admitted(visit)
+            await self.auth.booth_locked(client)
+        return Gate(self, visit, client)
+
+    async def admit(self, visit: BoothVisit, password: str, client: str) -> Admitted:
+        """Admission and check in one step, for a caller that has the password already."""
+        return await (await self.admission(visit, client)).admit(password)
 
     async def process(self, admitted: Admitted, photo: bytes | None) -> BoothAnswer:
         """Run the slot on the photo (the form's `fileToUpload`)."""

@@ -91,6 +91,51 @@ def test_counter_increments_are_atomic_under_concurrency(tables: Tables) -> None
     assert tables.get("stats", "t", "total#local")["done"] == 80
 
 
+def test_add_within_stops_at_the_limit(tables: Tables) -> None:
+    ends = int(time.time()) + 60
+
+    def take() -> dict:
+        return tables.add_within("throttle", "c", "w", add={"n": 1}, limits={"n": 3, "bad": 2},
+                                 expires_at=ends)
+
+    assert [take()["n"] for _ in range(3)] == [1, 2, 3]
+    with pytest.raises(ConditionFailed):
+        take()
+    assert tables.get("throttle", "c", "w")["n"] == 3
+    tables.update("throttle", "c", "w", add={"n": -1})  # given back: room again
+    assert take()["n"] == 3
+    assert tables.get("throttle", "c", "w")["expires_at"] == ends
+    # Any limit reached refuses, also one on a counter this call does not add to.
+    tables.update("throttle", "c", "w", add={"n": -3, "bad": 2})
+    with pytest.raises(ConditionFailed):
+        take()
+
+
+def test_add_within_never_lets_concurrent_callers_past_the_limit(tables: Tables) -> None:
+    """The throttle's guarantee (issue 13, finding 2): 40 simultaneous reservations against a
+    limit of 5: exactly 5 pass, however the threads interleave. A read-then-write lets most
+    of them through."""
+    ends = int(time.time()) + 60
+    passed: list[int] = []
+    refused: list[int] = []
+    start = threading.Barrier(40)
+
+    def attempt() -> None:
+        start.wait()
+        try:
+            passed.append(tables.add_within("throttle", "burst", "w", add={"n": 1},
+                                            limits={"n": 5}, expires_at=ends)["n"])
+        except ConditionFailed:
+            refused.append(1)
+
+    threads = [threading.Thread(target=attempt) for _ in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(passed) == [1, 2, 3, 4, 5] and len(refused) == 35
+
+
 def test_query_by_partition_with_prefix_order_and_limit(tables: Tables) -> None:
     for sk in ["local#02", "local#01", "gemini#01", "local#10"]:
         tables.put("slots", {"pk": "acme", "sk": sk})
