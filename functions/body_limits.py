@@ -1,8 +1,9 @@
 """How large a request body may be, per route and per deployment, enforced before it is read.
 
 Two limits meet here:
-- the deployment's settings: BOOTHAI_MAX_UPLOAD_MB for the booth and the console,
-  BOOTHAI_MAX_API_REQUEST_MB for the multi-file APIs (10 × 10 MB per their specs);
+- the deployment's settings: BOOTHAI_MAX_UPLOAD_MB for the routes that take a photo (the
+  booth, the console's reference and Try it, /ocr and /chat), BOOTHAI_MAX_API_REQUEST_MB for
+  the multi-file APIs (10 × 10 MB per their specs), and 1 MB for every other route;
 - on AWS Lambda, the platform's (shared/platform_limits.py): about 4.5 MB of upload is all a
   function ever sees. Larger requests are answered by AWS itself with its own 413 ("Request
   must be smaller than 6291456 bytes …") and never reach the code, so the function refuses
@@ -15,6 +16,7 @@ the booth, the OpenAI error object for /v1/images/edits, the seeds' shapes for v
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,6 +29,12 @@ from shared.platform_limits import LAMBDA_BODY_BYTES
 # Routes whose specs allow several 10 MB files (or base64 images) in one request.
 API_UPLOAD_PREFIXES = ("/v1/images/edits", "/batch/ocr", "/api/v1/image/comparison")
 BOOTH_PREFIX = "/u/"
+# Routes that take one photo or file: the booth, the vision API's single-file routes, and
+# the console's reference upload and Try it.
+FILE_PREFIXES = (BOOTH_PREFIX, "/ocr", "/chat")
+CONSOLE_UPLOAD = re.compile(r"^/api/slots/[^/]+/[^/]+/(reference|test)$")
+# A slot's settings, an API key's name, a provider's webhook: a few KB of JSON.
+SMALL_BODY_BYTES = 1024 * 1024
 # Multipart framing and the booth's ten text fields add a little over the file itself.
 FORM_OVERHEAD_BYTES = 64 * 1024
 
@@ -56,8 +64,12 @@ class BodyRule:
 def body_rule(settings: Settings, path: str) -> BodyRule:
     if path.startswith(API_UPLOAD_PREFIXES):
         configured = int(settings.max_api_request_mb * 1024 * 1024)
-    else:
+    elif path.startswith(FILE_PREFIXES) or CONSOLE_UPLOAD.match(path):
         configured = settings.max_upload_bytes + FORM_OVERHEAD_BYTES
+    else:
+        # Every other route takes a small JSON body at most. Its limit was the upload
+        # limit: 25 MB of JSON to PUT /api/slots/… cost 630 MB of parsing (issue 13).
+        return BodyRule(SMALL_BODY_BYTES, platform=False)
     if settings.on_lambda and configured > LAMBDA_BODY_BYTES:
         return BodyRule(LAMBDA_BODY_BYTES, platform=True)
     return BodyRule(configured, platform=False)

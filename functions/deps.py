@@ -107,24 +107,46 @@ Media = Annotated[SignedMedia, Depends(get_signed_media)]
 _basic = HTTPBasic(auto_error=False, realm="boothai")
 
 
+# The caller is identified before the body is read (functions/errors.ErrorRoute runs a
+# dependency's `before_body` check first) and kept in the request's scope for the dependency.
+_CALLER = "boothai.caller"
+
+
+async def check_operator(request: Request) -> Tenant:
+    """The operator, by Basic Auth, from the headers alone (the UI and the admin API)."""
+    if _CALLER not in request.scope:
+        services = await get_services()
+        credentials = await _basic(request)
+        if credentials is None:
+            raise Unauthorized("log in with your operator name and password")
+        request.scope[_CALLER] = await services.auth.operator(
+            credentials.username, credentials.password, client_address(request))
+    return request.scope[_CALLER]
+
+
+async def check_api_client(request: Request) -> Tenant:
+    """Image-edit and vision API callers: Bearer API key, or Basic (user:api-key or the
+    operator's own credentials), from the headers alone."""
+    if _CALLER not in request.scope:
+        services = await get_services()
+        request.scope[_CALLER] = await services.auth.api_client(
+            request.headers.get("authorization", ""), client_address(request))
+    return request.scope[_CALLER]
+
+
 async def current_tenant(
     request: Request,
-    services: ServicesDep,
-    credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
+    credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)],  # for the docs
 ) -> Tenant:
-    """The operator, by Basic Auth (the UI and the admin API)."""
-    if credentials is None:
-        raise Unauthorized("log in with your operator name and password")
-    return await services.auth.operator(credentials.username, credentials.password,
-                                        client_address(request))
+    return await check_operator(request)
 
 
-async def api_tenant(request: Request, services: ServicesDep) -> Tenant:
-    """Image-edit and vision API callers: Bearer API key, or Basic (user:api-key or the
-    operator's own credentials)."""
-    return await services.auth.api_client(request.headers.get("authorization", ""),
-                                          client_address(request))
+async def api_tenant(request: Request) -> Tenant:
+    return await check_api_client(request)
 
+
+current_tenant.before_body = check_operator  # type: ignore[attr-defined]
+api_tenant.before_body = check_api_client  # type: ignore[attr-defined]
 
 CurrentTenant = Annotated[Tenant, Depends(current_tenant)]
 ApiTenant = Annotated[Tenant, Depends(api_tenant)]

@@ -15,16 +15,20 @@ not 422), and may take over FastAPI's own validation errors and unexpected crash
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, ClassVar
 
 from fastapi import Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.params import Form
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 
 from shared import errors as e
+from shared.concurrency import run_cpu
 
 log = logging.getLogger("boothai.http")
 
@@ -82,11 +86,37 @@ def validation_problem(exc: RequestValidationError) -> tuple[str | None, str]:
 
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+# A dependency that identifies the caller names, as this attribute, a check that needs only
+# the request's headers: the route runs it before the body is read (see ErrorRoute).
+BEFORE_BODY = "before_body"
+
+
+def _before_body_check(dependant: Dependant) -> Callable[[Request], Coroutine] | None:
+    for dependency in dependant.dependencies:
+        check = getattr(dependency.call, BEFORE_BODY, None) or _before_body_check(dependency)
+        if check is not None:
+            return check
+    return None
+
+
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    return bool(length and length != "0") or "transfer-encoding" in request.headers
 
 
 class ErrorRoute(APIRoute):
     """Catches the core's exceptions (and, where a surface wants its own shape, FastAPI's
-    request validation errors and crashes) and lets the subclass render them."""
+    request validation errors and crashes) and lets the subclass render them.
+
+    It also orders the work of a request so that nothing is spent on a stranger. FastAPI
+    reads and parses the whole body before it resolves any dependency, authentication
+    included: an unauthenticated 100 MB JSON body was read, parsed on the event loop (seconds
+    of a stalled server) and validated before its 401. Here the route's authentication runs
+    first, from the headers alone (the dependency's `before_body` check), and a refused
+    request's body is never read; a JSON body is then parsed on a worker thread, and only
+    then does FastAPI take over (it finds the parsed body where Starlette's Request.json()
+    keeps it). The body's size is bounded per route while it streams
+    (functions/body_limits.py)."""
 
     status_overrides: ClassVar[dict[type[e.BoothaiError], int]] = {}
     challenge: ClassVar[str | None] = None  # WWW-Authenticate on 401
@@ -120,12 +150,25 @@ class ErrorRoute(APIRoute):
 
     def get_route_handler(self) -> Handler:
         inner = super().get_route_handler()
+        check_caller = _before_body_check(self.dependant)
+        json_body = self.body_field is not None and not isinstance(self.body_field.field_info,
+                                                                   Form)
 
         async def handler(request: Request) -> Response:
             refused = request.scope.get(BODY_REFUSED)
             if isinstance(refused, e.PayloadTooLarge):
                 return self.answer(request, refused)
+            if check_caller is not None:
+                try:
+                    await check_caller(request)
+                except e.BoothaiError as exc:
+                    response = self.answer(request, exc)
+                    if _has_body(request):  # unread: the connection cannot carry another
+                        response.headers["Connection"] = "close"
+                    return response
             try:
+                if json_body:
+                    await _parse_json_off_loop(request)
                 return await inner(request)
             except e.BoothaiError as exc:
                 return self.answer(request, exc)
@@ -144,6 +187,23 @@ class ErrorRoute(APIRoute):
                 return response
 
         return handler
+
+
+async def _parse_json_off_loop(request: Request) -> None:
+    """Parse a JSON body on a worker thread into the attribute Starlette's Request.json()
+    caches it in, so FastAPI's own `await request.json()` takes it from there. Bodies that
+    are not JSON (or not valid JSON) are left to FastAPI, which answers them as before."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.split(";")[0].strip().lower().endswith("json"):
+        return
+    body = await request.body()
+    if not body:
+        return
+    try:
+        parsed = await run_cpu(lambda: json.loads(body))
+    except ValueError:  # JSONDecodeError, or undecodable bytes: FastAPI's 422/400 as before
+        return
+    request._json = parsed  # Starlette's cache of request.json()
 
 
 class PlainTextErrors(ErrorRoute):

@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from functions.body_limits import body_rule
+from functions.body_limits import SMALL_BODY_BYTES, body_rule
 from shared.apikeys import ApiKeys
 from shared.config import Settings
 from shared.domain import ProcessingType, ProviderName
@@ -48,7 +48,8 @@ def deployment(request, tmp_path, live_server_factory):
 
 def test_the_limit_on_lambda_is_the_platforms_for_every_route() -> None:
     on_lambda = Settings(lambda_function_name="f", max_upload_mb=25, max_api_request_mb=101)
-    for path in ("/u/token", "/v1/images/edits", "/api/v1/image/comparison", "/api/slots/x/1"):
+    for path in ("/u/token", "/v1/images/edits", "/api/v1/image/comparison",
+                 "/api/slots/x/1/reference"):
         rule = body_rule(on_lambda, path)
         assert rule.limit == LAMBDA_BODY_BYTES and rule.platform
         # base64 of the body plus the event around it stays inside the 6 MB invocation
@@ -57,6 +58,14 @@ def test_the_limit_on_lambda_is_the_platforms_for_every_route() -> None:
     assert body_rule(small, "/u/token").limit < LAMBDA_BODY_BYTES
     assert not body_rule(small, "/u/token").platform
     assert body_rule(Settings(), "/v1/images/edits").limit == 101 * 1024 * 1024
+
+
+def test_routes_without_a_file_take_a_small_body() -> None:
+    """25 MB of JSON to PUT /api/slots/local/1 was read and parsed (630 MB) before its 401."""
+    for path in ("/api/slots/local/1", "/api/keys", "/hooks/turbotext/j1", "/api/stats"):
+        assert body_rule(Settings(), path).limit == SMALL_BODY_BYTES
+    for path in ("/api/slots/local/1/reference", "/api/slots/local/1/test", "/ocr", "/chat"):
+        assert body_rule(Settings(max_upload_mb=25), path).limit > 25 * 1024 * 1024
 
 
 def test_a_booth_photo_over_the_lambda_limit_says_which_booth_setting_to_change(deployment) -> None:
