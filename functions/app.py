@@ -13,13 +13,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from functions.body_limits import BodyLimit
 from functions.deps import install_services
+from functions.same_origin import SameOriginWrites
 from shared.config import Settings
 from shared.services import Services, build_services
 
 log = logging.getLogger("boothai")
 
 # The functions `boothai serve` mounts, in order. A module missing from this build is skipped.
-FUNCTION_MODULES = ("health", "ingest", "admin", "media", "webhooks", "images", "vision", "ui")
+FUNCTION_MODULES = ("health", "ingest", "admin", "media", "webhooks", "images", "vision", "docs",
+                    "ui")
 
 
 class ArrivalTime:
@@ -35,9 +37,18 @@ class ArrivalTime:
         await self.app(scope, receive, send)
 
 
-class NoSniff:
-    """`X-Content-Type-Options: nosniff` on every answer: stored uploads are served back (job
-    originals, references), and a JPEG that is also HTML must never be rendered as a page."""
+class SecurityHeaders:
+    """Headers on every answer:
+    - `X-Content-Type-Options: nosniff`: stored uploads are served back (job originals,
+      references), and a JPEG that is also HTML must never be rendered as a page;
+    - `X-Frame-Options: DENY` and, unless the answer has its own policy, a CSP of
+      `frame-ancestors 'none'`: no other site may frame the operator UI and trick a click
+      on "Rotate" (the UI's own policy, functions/ui.py, says the same and more);
+    - `Referrer-Policy: no-referrer`: media links carry their signature in the query."""
+
+    HEADERS = ((b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+               (b"referrer-policy", b"no-referrer"))
+    FRAMING = (b"content-security-policy", b"frame-ancestors 'none'")
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -46,17 +57,19 @@ class NoSniff:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
 
-        async def send_nosniff(message) -> None:
+        async def send_with_headers(message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []),
-                                      (b"x-content-type-options", b"nosniff")]
+                headers = [*message.get("headers", []), *self.HEADERS]
+                if not any(name.lower() == self.FRAMING[0] for name, _ in headers):
+                    headers.append(self.FRAMING)
+                message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_nosniff)
+        await self.app(scope, receive, send_with_headers)
 
 
 def _limits(app: FastAPI, settings: Settings) -> ASGIApp:
-    return ArrivalTime(NoSniff(BodyLimit(app, settings)))
+    return ArrivalTime(SecurityHeaders(SameOriginWrites(BodyLimit(app, settings), settings)))
 
 
 def create_app(
@@ -83,6 +96,7 @@ def create_app(
         version="0.1.0",
         summary="Photobooth AI relay, image-edit and vision APIs",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # their pages load from CDNs: functions/docs.py serves /docs
     )
     for name in FUNCTION_MODULES:
         try:
@@ -101,7 +115,7 @@ def create_app(
 def create_function_app(*routers: APIRouter) -> ASGIApp:
     """One Lambda function's app: only its own routers; services built at import."""
     settings = Settings()
-    app = FastAPI(title="boothai", version="0.1.0")
+    app = FastAPI(title="boothai", version="0.1.0", docs_url=None, redoc_url=None)
     for router in routers:
         app.include_router(router)
     return _limits(app, settings)

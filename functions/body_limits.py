@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from functions.errors import BODY_REFUSED
+from functions.errors import REFUSED
 from shared.config import Settings
 from shared.errors import PayloadTooLarge
 from shared.platform_limits import LAMBDA_BODY_BYTES
@@ -110,7 +110,7 @@ class BodyLimit:
     async def _too_large(self, scope: Scope, send: Send, rule: BodyRule) -> None:
         """Route the request without its body: the route it was for renders the refusal in
         its own surface's shape (ErrorRoute answers it before parsing or authenticating)."""
-        refused = {**scope, BODY_REFUSED: rule.refusal(scope.get("path", ""))}
+        refused = {**scope, REFUSED: rule.refusal(scope.get("path", ""))}
 
         async def no_body() -> Message:
             return {"type": "http.disconnect"}  # nothing more of this body is read

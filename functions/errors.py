@@ -32,9 +32,11 @@ from shared.concurrency import run_cpu
 
 log = logging.getLogger("boothai.http")
 
-# Scope key set by functions/body_limits.BodyLimit: the body was refused by size, unread;
-# the route renders this PayloadTooLarge before parsing or authenticating anything.
-BODY_REFUSED = "boothai.body_refused"
+# Scope key set by a middleware that refused the request before routing, unread: by its
+# body's size (functions/body_limits.py, a PayloadTooLarge) or as a cross-site write
+# (functions/same_origin.py, a Forbidden). The route renders it before parsing or
+# authenticating anything, in its surface's shape.
+REFUSED = "boothai.refused"
 
 STATUS: dict[type[e.BoothaiError], int] = {
     e.InvalidInput: 422,
@@ -155,8 +157,8 @@ class ErrorRoute(APIRoute):
                                                                    Form)
 
         async def handler(request: Request) -> Response:
-            refused = request.scope.get(BODY_REFUSED)
-            if isinstance(refused, e.PayloadTooLarge):
+            refused = request.scope.get(REFUSED)
+            if isinstance(refused, e.BoothaiError):
                 return self.answer(request, refused)
             if check_caller is not None:
                 try:
