@@ -157,6 +157,7 @@ async def stats(tenant: CurrentTenant, console: Console) -> dict:
     return {
         "tenant": tenant.name,
         "upload_password": result.upload_password,
+        "upload_password_problem": result.upload_password_problem,
         "providers": [{"provider": p.provider, "label": p.label, "today": _counts(p.today),
                        "total": _counts(p.total)} for p in result.providers],
         "recent_jobs": [job_json(j) for j in result.recent_jobs],

@@ -24,8 +24,9 @@ from shared.access import Access, Level
 from shared.apikeys import ApiKeys
 from shared.concurrency import HashQueueFull, run_hash
 from shared.domain import Tenant
-from shared.errors import TooManyAttempts, Unauthorized
+from shared.errors import SlotNotReady, TooManyAttempts, Unauthorized
 from shared.repository import Repository
+from shared.secret_box import SealedSecretError
 from shared.throttle import Throttle
 
 # OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane): ~50 ms here, instead of the library
@@ -33,6 +34,12 @@ from shared.throttle import Throttle
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 _CACHE_SECONDS = 60.0
 _CACHE_MAX = 1024
+# Shown to the operator (console) and to the booth (its error text) when the stored upload
+# password was sealed under another deployment key.
+UNREADABLE_UPLOAD_PASSWORD = (
+    "this account's upload password cannot be read with the server's current key (was "
+    "BOOTHAI_SIGNING_KEY changed?): rotate the upload password in the console and enter the "
+    "new one in the booth")
 
 
 def hash_password(password: str) -> str:
@@ -135,8 +142,13 @@ class Authenticator:
 
     async def booth(self, tenant: Tenant, supplied: str, client: str) -> None:
         """Check the upload password a booth sent with its photo (constant time)."""
+        try:
+            expected = tenant.upload_password
+        except SealedSecretError:
+            # Not the booth's mistake and not a guess to count: the operator has to act.
+            raise SlotNotReady(UNREADABLE_UPLOAD_PASSWORD) from None
         async with self.throttle.attempt("upload", client) as attempt:
-            if not hmac.compare_digest(supplied.encode(), tenant.upload_password.encode()):
+            if not hmac.compare_digest(supplied.encode(), expected.encode()):
                 attempt.failed()
                 raise Unauthorized("wrong upload password")
 

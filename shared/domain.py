@@ -6,6 +6,7 @@ import re
 import secrets
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -60,12 +61,34 @@ def new_upload_password() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(12))
 
 
-@dataclass
+@dataclass(init=False, repr=False)
 class Tenant:
+    """An operator account. `upload_password` is the booth's password in clear; the
+    repository keeps it sealed at rest (shared/secret_box.py) and hands it over as a
+    function that opens it, called on first read only: most requests read an account
+    without it, and the image and vision functions hold no key that could open it."""
+
     name: str
     password_hash: str
-    upload_password: str
-    created_at: float = field(default_factory=time.time)
+    created_at: float
+
+    def __init__(self, name: str, password_hash: str,
+                 upload_password: str | Callable[[], str],
+                 created_at: float | None = None) -> None:
+        self.name = name
+        self.password_hash = password_hash
+        self._upload_password = upload_password
+        self.created_at = time.time() if created_at is None else created_at
+
+    @property
+    def upload_password(self) -> str:
+        value = self._upload_password
+        if callable(value):
+            value = self._upload_password = value()
+        return value
+
+    def __repr__(self) -> str:  # never the password hash or the upload password in a log
+        return f"Tenant(name={self.name!r})"
 
 
 @dataclass

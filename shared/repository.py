@@ -1,7 +1,8 @@
 """The domain over the Tables port: tenants, slots, jobs, statistics.
 
 Item layout (pk / sk):
-  tenants  "tenant" / {name}                      one item per operator account
+  tenants  "tenant" / {name}                      one item per operator account; its
+                                                  upload_password sealed (shared/secret_box)
   slots    {tenant} / {provider}#{index:02d}      20 per provider tab
   lookups  "slot#{upload_token}" / "-"            upload link → slot
   jobs     {tenant} / {job_id}                    job ids sort by time
@@ -32,6 +33,7 @@ from shared.domain import (
 )
 from shared.errors import ConditionFailed, InvalidInput, NotFound
 from shared.ports import Tables
+from shared.secret_box import SecretBox
 
 TENANT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
@@ -46,8 +48,12 @@ def check_tenant_name(name: str) -> str:
 
 
 class Repository:
-    def __init__(self, tables: Tables) -> None:
+    def __init__(self, tables: Tables, box: SecretBox | None = None) -> None:
+        """`box` seals and opens upload passwords. A repository built without one (the
+        pipeline's, the media reader's) never writes an account and cannot read a sealed
+        upload password: it fails loudly rather than store one in clear."""
         self.tables = tables
+        self.box = box
 
     async def _run(self, fn, *args, **kwargs) -> Any:
         return await run_io(lambda: fn(*args, **kwargs))
@@ -57,7 +63,9 @@ class Repository:
         check_tenant_name(name)
         tenant = Tenant(name=name, password_hash=password_hash,
                         upload_password=new_upload_password())
-        item = {"pk": "tenant", "sk": name, **tenant.__dict__}
+        item = {"pk": "tenant", "sk": name, "name": name, "password_hash": password_hash,
+                "upload_password": self._seal(name, tenant.upload_password),
+                "created_at": tenant.created_at}
         try:
             await self._run(self.tables.put, "tenants", item, if_absent=True)
         except ConditionFailed:
@@ -66,22 +74,55 @@ class Repository:
 
     async def get_tenant(self, name: str) -> Tenant | None:
         item = await self._run(self.tables.get, "tenants", "tenant", name)
-        return _tenant(item) if item else None
+        return self._tenant(item) if item else None
 
     async def list_tenants(self) -> list[Tenant]:
-        return [_tenant(i) for i in await self._run(self.tables.query, "tenants", "tenant")]
+        items = await self._run(self.tables.query, "tenants", "tenant")
+        return [self._tenant(i) for i in items]
 
     async def set_password_hash(self, name: str, password_hash: str) -> None:
-        await self._require_tenant(name)
-        await self._run(self.tables.update, "tenants", "tenant", name,
-                        set={"password_hash": password_hash})
+        item = await self._run(self.tables.get, "tenants", "tenant", name)
+        if item is None:
+            raise NotFound(f"no tenant {name}")
+        # A read-write of the account: an upload password still in clear (a row from before
+        # sealing) is sealed on the way.
+        changes = {"password_hash": password_hash}
+        if not SecretBox.is_sealed(item["upload_password"]):
+            changes["upload_password"] = self._seal(name, item["upload_password"])
+        await self._run(self.tables.update, "tenants", "tenant", name, set=changes)
 
     async def rotate_upload_password(self, name: str) -> str:
         await self._require_tenant(name)
         password = new_upload_password()
         await self._run(self.tables.update, "tenants", "tenant", name,
-                        set={"upload_password": password})
+                        set={"upload_password": self._seal(name, password)})
         return password
+
+    # Upload passwords at rest: sealed with the deployment key, bound to their account (a
+    # sealed value copied onto another tenant's row does not open there).
+    @staticmethod
+    def _context(name: str) -> str:
+        return f"tenants/{name}/upload_password"
+
+    def _require_box(self) -> SecretBox:
+        if self.box is None:
+            raise RuntimeError("this repository has no secret box: it may not read or write "
+                               "upload passwords")
+        return self.box
+
+    def _seal(self, name: str, password: str) -> str:
+        return self._require_box().seal(password, self._context(name))
+
+    def _tenant(self, item: dict) -> Tenant:
+        name, stored = item["sk"], item["upload_password"]
+        if SecretBox.is_sealed(stored):
+            def upload_password() -> str:  # opened on first read only (domain.Tenant)
+                return self._require_box().open(stored, self._context(name))
+        else:
+            upload_password = stored  # a row written before sealing: still valid, in clear
+        return Tenant(name=name, password_hash=item["password_hash"],
+                      upload_password=upload_password,
+                      created_at=float(item.get("created_at", 0)))
 
     async def _require_tenant(self, name: str) -> Tenant:
         tenant = await self.get_tenant(name)
@@ -135,7 +176,7 @@ class Repository:
             return (slot, tenant) if slot and tenant else None
 
         found = await self._run(resolve)
-        return (Slot.from_item(found[0]), _tenant(found[1])) if found else None
+        return (Slot.from_item(found[0]), self._tenant(found[1])) if found else None
 
     # -- jobs ------------------------------------------------------------------------------------
     async def put_job(self, job: Job, *, first: Callable[[], None] | None = None) -> None:
@@ -192,9 +233,3 @@ class Repository:
             )
             result.setdefault(ProviderName(provider), {})[period] = counts
         return result
-
-
-def _tenant(item: dict) -> Tenant:
-    return Tenant(name=item["sk"], password_hash=item["password_hash"],
-                  upload_password=item["upload_password"],
-                  created_at=float(item.get("created_at", 0)))

@@ -11,7 +11,9 @@ Tests pass their own ports (`tables=`, `store=`, `gpu=`, `fetcher=`) instead of 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import tempfile
 from functools import cached_property
 
 from shared.access import Access, scope_store, scope_tables
@@ -29,8 +31,10 @@ from shared.providers.base import MAX_RESULT_BYTES
 from shared.recovery import InterruptedJobs
 from shared.repository import Repository
 from shared.safe_fetch import FetchPolicy, SafeFetcher, host_port
+from shared.secret_box import SecretBox
 from shared.signed_links import LinkSigner
 from shared.storage import open_store, open_tables
+from shared.storage.filesystem_store import PRIVATE_FILE, private_dir, tighten
 from shared.throttle import Throttle
 from shared.usecases.booth import BoothIngest
 from shared.usecases.console import OperatorConsole
@@ -74,6 +78,12 @@ class Services:
         return LinkSigner(_signing_key(self.settings))
 
     @cached_property
+    def box(self) -> SecretBox:
+        # Upload passwords at rest. The key is read on first seal/open only: the image and
+        # vision functions read accounts but never their upload password, and hold no key.
+        return SecretBox(lambda: _signing_key(self.settings))
+
+    @cached_property
     def gpu(self) -> GpuBackend:
         if self._given_gpu is not None:
             return self._given_gpu
@@ -106,9 +116,10 @@ class Services:
     def auth(self) -> Authenticator:
         tables = self._tables_for(Authenticator.ACCESS, "Authenticator")
         return Authenticator(
-            repo=Repository(tables), api_keys=ApiKeys(tables),
+            repo=Repository(tables, self.box), api_keys=ApiKeys(tables),
             throttle=Throttle(tables, limit=self.settings.auth_failures_allowed,
                               window_seconds=self.settings.auth_failure_window_seconds),
+            account_limit=self.settings.auth_account_failures_allowed,
         )
 
     @cached_property
@@ -135,7 +146,7 @@ class Services:
     # -- use cases ----------------------------------------------------------------------------------
     @cached_property
     def booth(self) -> BoothIngest:
-        repo = Repository(self._tables_for(BoothIngest.ACCESS, "BoothIngest"))
+        repo = Repository(self._tables_for(BoothIngest.ACCESS, "BoothIngest"), self.box)
         return BoothIngest(settings=self.settings, repo=repo, auth=self.auth,
                            pipeline=self.pipeline)
 
@@ -143,7 +154,7 @@ class Services:
     def console(self) -> OperatorConsole:
         access = OperatorConsole.ACCESS
         tables = self._tables_for(access, "OperatorConsole")
-        repo = Repository(tables)
+        repo = Repository(tables, self.box)
         media = Media(settings=self.settings, repo=repo,
                       store=self._store_for(access, "OperatorConsole"))
         return OperatorConsole(settings=self.settings, repo=repo, media=media,
@@ -185,7 +196,7 @@ class Services:
     @cached_property
     def repo(self) -> Repository:
         """Every table, unscoped: account administration from the command line, and tests."""
-        return Repository(self.tables)
+        return Repository(self.tables, self.box)
 
     @cached_property
     def interrupted_jobs(self) -> InterruptedJobs:
@@ -230,7 +241,7 @@ async def create_tenant(
 
 def open_repository(settings: Settings) -> Repository:
     """Just the accounts and slots, for command-line tools: no providers, no GPU."""
-    return Repository(open_tables(settings))
+    return Repository(open_tables(settings), SecretBox(lambda: _signing_key(settings)))
 
 
 def _signing_key(settings: Settings) -> bytes:
@@ -239,9 +250,19 @@ def _signing_key(settings: Settings) -> bytes:
     if settings.storage == "aws":
         raise ValueError("BOOTHAI_SIGNING_KEY is required with BOOTHAI_STORAGE=aws")
     # Embedded mode: one random key per data folder, kept beside the data, readable by us only.
-    path = settings.data_dir / "signing.key"
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Written to a 0600 temp file, then linked into place: never a moment with the umask's
+    # 0644 nor a half-written key, and of two processes starting at once one key wins.
+    folder = private_dir(settings.data_dir)
+    path = folder / "signing.key"
     if not path.exists():
-        path.write_bytes(secrets.token_bytes(32))
-        path.chmod(0o600)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-key-")  # mkstemp: 0600
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_bytes(32))
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made it first: use that one
+        finally:
+            os.unlink(tmp)
+    tighten(path, PRIVATE_FILE)
     return path.read_bytes()

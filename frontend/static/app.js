@@ -631,6 +631,7 @@ async function refreshStats() {
 function renderStats(data) {
   const pw = document.getElementById("upload-password");
   if (pw.value !== data.upload_password) pw.value = data.upload_password;
+  if (data.upload_password_problem) flash(document.getElementById("pw-msg"), data.upload_password_problem, "error", 0);
 
   const body = document.querySelector("#counts tbody");
   body.replaceChildren(...data.providers.map((p) => el("tr", { "data-provider": p.provider },

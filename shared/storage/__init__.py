@@ -6,6 +6,7 @@ from __future__ import annotations
 from shared.config import Settings
 from shared.ports import ObjectStore, Tables
 from shared.signed_links import LinkSigner
+from shared.storage.filesystem_store import private_dir
 
 
 def open_tables(settings: Settings) -> Tables:
@@ -17,7 +18,7 @@ def open_tables(settings: Settings) -> Tables:
                               region=settings.aws_region)
     from shared.storage.sqlite_tables import SQLiteTables
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     return SQLiteTables(settings.data_dir / "boothai.sqlite3")
 
 
@@ -32,7 +33,7 @@ def open_store(settings: Settings, signer: LinkSigner | None) -> ObjectStore:
 
     if signer is None:
         raise ValueError("embedded storage signs its media links: a signer is required")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     return FilesystemStore(settings.data_dir / "objects", signer=signer,
                            public_base_url=settings.public_base_url)
 

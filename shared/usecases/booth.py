@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.access import Access, Level, union
+from shared.access import Access, Level, Secret, union
 from shared.auth import Authenticator
 from shared.config import Settings
 from shared.deadline import BoothDeadline
@@ -66,8 +66,10 @@ class Gate:
 
 
 class BoothIngest:
-    # The link → slot lookup and the slot's account.
-    ACCESS = Access(tables={"lookups": Level.READ, "slots": Level.READ, "tenants": Level.READ})
+    # The link → slot lookup and the slot's account; the account's upload password is
+    # sealed with a key derived from the signing key (shared/secret_box.py).
+    ACCESS = Access(tables={"lookups": Level.READ, "slots": Level.READ, "tenants": Level.READ},
+                    secrets=frozenset({Secret.SIGNING_KEY}))
 
     @classmethod
     def access(cls) -> Access:

@@ -13,9 +13,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from shared import object_keys
-from shared.access import Access, Level, union
+from shared.access import Access, Level, Secret, union
 from shared.apikeys import ApiKey, ApiKeys
-from shared.auth import Authenticator
+from shared.auth import UNREADABLE_UPLOAD_PASSWORD, Authenticator
 from shared.config import Settings
 from shared.deadline import BoothDeadline
 from shared.domain import (
@@ -34,6 +34,7 @@ from shared.pipeline import BoothAnswer, BoothPipeline
 from shared.providers import Provider, ProviderRegistry
 from shared.providers.base import OutputSizes
 from shared.repository import Repository
+from shared.secret_box import SealedSecretError
 from shared.slot_rules import Capabilities, SlotProblem, slot_problem
 
 MAX_PROMPT_CHARS = 2000
@@ -90,9 +91,10 @@ class ProviderStats:
 
 @dataclass(frozen=True)
 class ConsoleStats:
-    upload_password: str
+    upload_password: str  # "" when it cannot be opened: see upload_password_problem
     providers: list[ProviderStats]
     recent_jobs: list[Job]
+    upload_password_problem: str | None = None
 
 
 class OperatorConsole:
@@ -101,6 +103,8 @@ class OperatorConsole:
                 "jobs": Level.READ, "stats": Level.READ},
         objects={object_keys.REFERENCES: Level.CRUD, object_keys.ORIGINALS: Level.READ,
                  object_keys.RESULTS: Level.READ, object_keys.TRASH: Level.READ},
+        # The upload password is shown sealed at rest (shared/secret_box.py).
+        secrets=frozenset({Secret.SIGNING_KEY}),
     )
 
     @classmethod
@@ -260,7 +264,13 @@ class OperatorConsole:
             providers.append(ProviderStats(name, self.tab(name).label,
                                            periods.get("today", ProviderCounts()),
                                            periods.get("total", ProviderCounts())))
-        return ConsoleStats(tenant.upload_password, providers, jobs)
+        try:
+            password, problem = tenant.upload_password, None
+        except SealedSecretError:
+            # Sealed under another key (BOOTHAI_SIGNING_KEY changed): the console still opens,
+            # says so, and rotating writes a new password sealed under today's key.
+            password, problem = "", UNREADABLE_UPLOAD_PASSWORD
+        return ConsoleStats(password, providers, jobs, problem)
 
     async def job_image(self, tenant: str, job_id: str, which: str, *,
                         thumb: bool = False) -> StoredImage:

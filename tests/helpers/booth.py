@@ -36,8 +36,10 @@ async def local_booth_in(data_dir, *, upload_password: str | None = None) -> tup
     try:
         tenant, slot = await local_booth(services, "bench")
         if upload_password is not None:
+            # Sealed like every password the product writes (shared/secret_box.py).
+            sealed = services.box.seal(upload_password, services.repo._context("bench"))
             await asyncio.to_thread(services.repo.tables.update, "tenants", "tenant", "bench",
-                                    set={"upload_password": upload_password})
+                                    set={"upload_password": sealed})
             return slot.upload_token, upload_password
         return slot.upload_token, tenant.upload_password
     finally:
