@@ -153,6 +153,10 @@ class RssSampler:
         self._stop.set()
 
 
+# At most 200 / 20 = 10 uploads in flight per address at the default -n.
+BOOTH_ADDRESSES = 20
+
+
 # -- the run -------------------------------------------------------------------------------------
 async def fire(args, url: str, uploads: list[tuple[str, bytes]], password: str, low: float,
                high: float, server_pid: int) -> dict:
@@ -164,8 +168,19 @@ async def fire(args, url: str, uploads: list[tuple[str, bytes]], password: str, 
     sampler_task = asyncio.create_task(sampler.run())
     limits = httpx.Limits(max_connections=len(uploads) + 10, max_keepalive_connections=0)
     results: list[tuple[int | str, float, float]] = []
-    async with httpx.AsyncClient(limits=limits, timeout=args.window + 10) as client:
-        async def one(token: str, photo: bytes) -> None:
+    # Booths sit at many venues, each behind its own address: the uploads come from
+    # BOOTH_ADDRESSES loopback addresses in turn, so the server's per-client caps
+    # (BOOTHAI_MAX_REQUESTS_PER_CLIENT, 16) see what they would see from real venues.
+    clients = [httpx.AsyncClient(limits=limits, timeout=args.window + 10,
+                                 transport=httpx.AsyncHTTPTransport(
+                                     limits=limits, local_address=f"127.0.1.{n + 1}"))
+               for n in range(BOOTH_ADDRESSES)]
+    async with contextlib.AsyncExitStack() as stack:
+        for client in clients:
+            await stack.enter_async_context(client)
+
+        async def one(n: int, token: str, photo: bytes) -> None:
+            client = clients[n % BOOTH_ADDRESSES]
             started = time.monotonic()
             try:
                 response = await client.post(
@@ -179,7 +194,7 @@ async def fire(args, url: str, uploads: list[tuple[str, bytes]], password: str, 
             results.append((status, time.monotonic() - started, delay_for(photo, low, high)))
 
         started = time.monotonic()
-        await asyncio.wait_for(asyncio.gather(*(one(t, p) for t, p in uploads)),
+        await asyncio.wait_for(asyncio.gather(*(one(n, t, p) for n, (t, p) in enumerate(uploads))),
                                timeout=args.window + 30)
         wall = time.monotonic() - started
     sampler.stop()

@@ -152,17 +152,20 @@ async def list_models(tenant: ApiTenant, vision: VisionApi) -> dict[str, Any]:
 
 @detail_router.delete(
     "/models/{model_name}",
-    summary="Unload a model from memory",
+    summary="Unload a model from memory (GPU admins only: BOOTHAI_GPU_ADMINS)",
     responses={
         200: {"content": {"application/json": {"example": {
             "status": "success", "message": "Model qwen3_vl_2b unloaded", "unloaded": True}}}},
+        403: {"content": {"application/json": {"example": {
+            "detail": "unloading a model is for GPU admins only: the deployment names them in "
+                      "BOOTHAI_GPU_ADMINS (comma-separated operator names)"}}}},
         404: {"content": {"application/json": {"example": {"detail": "unknown model 'gpt-9'"}}}},
         503: {"content": {"application/json": {"example": {
             "detail": "GPU backend is off (BOOTHAI_GPU_BACKEND=off)"}}}},
     },
 )
 async def unload_model(model_name: str, tenant: ApiTenant, vision: VisionApi) -> dict[str, Any]:
-    unloaded = await vision.unload(model_name)
+    unloaded = await vision.unload(model_name, by=tenant.name)
     message = f"Model {model_name} unloaded" if unloaded else f"Model {model_name} was not loaded"
     return {"status": "success", "message": message, "unloaded": unloaded}
 

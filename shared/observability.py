@@ -84,8 +84,9 @@ def redact(text: str) -> str:
 
 
 def safe_path(path: str) -> str:
-    """A request path fit for logs: `/u/{slot_token}` loses its token."""
-    return _UPLOAD_PATH.sub("/u/{slot_token}", path)
+    """A request path fit for logs: `/u/<token>` loses its token, written `/u/***` as the
+    redaction filter writes it everywhere else (one form to grep for)."""
+    return _UPLOAD_PATH.sub("/u/***", path)
 
 
 # Characters that end or rewrite a line in a log file or a terminal: CR/LF and the other C0

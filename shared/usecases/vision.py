@@ -25,6 +25,7 @@ from shared.concurrency import run_cpu
 from shared.config import Settings
 from shared.errors import (
     BoothaiError,
+    Forbidden,
     InvalidInput,
     ModelNotReady,
     NotFound,
@@ -288,12 +289,23 @@ class Vision:
             backend=self.gpu.kind,
         )
 
-    async def unload(self, model_name: str) -> bool:
+    @property
+    def gpu_admins(self) -> frozenset[str]:
+        return frozenset(n.strip() for n in self.settings.gpu_admins.split(",") if n.strip())
+
+    async def unload(self, model_name: str, *, by: str) -> bool:
+        """Free a model's memory, for operator `by`. The GPU and its loaded models are shared
+        by every tenant: an unload makes everyone's next call reload it (seconds to minutes),
+        so only the operators the deployment names in BOOTHAI_GPU_ADMINS may ask. Checked
+        before the model name, so others learn nothing about the catalogue from it."""
+        if by not in self.gpu_admins:
+            raise Forbidden("unloading a model is for GPU admins only: the deployment names "
+                            "them in BOOTHAI_GPU_ADMINS (comma-separated operator names)")
         if model_name not in known_ids():
             raise NotFound(f"unknown model {model_name!r}")
         await self._require_backend()
         unloaded = await self.gpu.unload(model_name)
-        log.info("model %s unload requested: %s", model_name, unloaded)
+        log.info("model %s unload requested by %s: %s", model_name, by, unloaded)
         return unloaded
 
     async def _require_backend(self) -> None:

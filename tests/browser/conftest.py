@@ -2,6 +2,11 @@
 
 The service is started once per module on a free port with its own data dir; every test gets
 a fresh page in a context that already carries the operator's Basic Auth credentials.
+
+The UI runs under a strict CSP (functions/ui.py). Give `wait_for_function` a function
+("() => …"), never a bare expression: Playwright polls a bare expression with eval() inside
+the page, which `script-src 'self'` forbids. Read an <img>'s pixels through a canvas, not
+fetch(): `connect-src 'self'` does not reach blob: URLs.
 """
 
 from __future__ import annotations

@@ -32,14 +32,15 @@ def open_tab(page: Page, provider: str) -> None:
 
 
 def image_pixels(page: Page, selector: str) -> np.ndarray:
-    """The bytes behind a displayed <img>, fetched by the page itself, decoded here."""
+    """The pixels of a displayed <img>, drawn by the page onto a canvas, decoded here. (Not
+    fetch(img.src): the UI's CSP lets no script fetch a blob: URL, only show it.)"""
     data = page.evaluate(
-        """async (sel) => {
+        """(sel) => {
             const img = document.querySelector(sel);
-            const blob = await (await fetch(img.src)).blob();
-            const buf = new Uint8Array(await blob.arrayBuffer());
-            let s = ""; for (const b of buf) s += String.fromCharCode(b);
-            return btoa(s);
+            const canvas = document.createElement("canvas");
+            canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+            canvas.getContext("2d").drawImage(img, 0, 0);
+            return canvas.toDataURL("image/png").split(",")[1];
         }""",
         selector,
     )
@@ -166,7 +167,7 @@ def test_configure_local_slot_copy_link_and_try_it(page: Page, service: Service,
     expect(slot.locator(".ref-thumb img")).to_be_visible()
     expect(slot.locator(".ref-thumb img")).to_have_attribute("src", re.compile(r"/reference\?thumb=1"))
     page.wait_for_function(
-        "document.querySelector('[data-slot=\"local-1\"] .ref-thumb img').naturalWidth > 0")
+        "() => document.querySelector('[data-slot=\"local-1\"] .ref-thumb img').naturalWidth > 0")
     expect(error).to_be_hidden()
     expect(slot.locator('[data-bind="enabled"]')).to_be_checked()
 
@@ -189,7 +190,7 @@ def test_configure_local_slot_copy_link_and_try_it(page: Page, service: Service,
     after = slot.locator(".try-after img")
     expect(after).to_be_visible(timeout=20_000)
     page.wait_for_function(
-        "document.querySelector('[data-slot=\"local-1\"] .try-after img').naturalWidth > 0")
+        "() => document.querySelector('[data-slot=\"local-1\"] .try-after img').naturalWidth > 0")
     expect(slot.locator(".took")).to_contain_text(re.compile(r"\d+(\.\d)? m?s"))
     pixels = image_pixels(page, '[data-slot="local-1"] .try-after img')
     h, w, _ = pixels.shape
@@ -321,7 +322,7 @@ def test_statistics_panel_follows_booth_uploads_and_password_rotation(
     expect(job).to_contain_text("done")
     expect(job).to_contain_text("booth")
     expect(job.locator("img")).to_have_count(2)
-    page.wait_for_function("[...document.querySelectorAll('#jobs li:first-child img')]"
+    page.wait_for_function("() => [...document.querySelectorAll('#jobs li:first-child img')]"
                            ".every(i => i.complete && i.naturalWidth > 0)")
 
     page.screenshot(path=shots / "05_statistics_panel.png")
@@ -411,7 +412,7 @@ def test_phone_viewport_has_no_horizontal_scroll(browser: Browser, service: Serv
         page.screenshot(path=shots / "08b_phone_top.png")
         page.get_by_role("button", name="Statistics").click()
         expect(page.locator("#counts tbody tr")).to_have_count(5)
-        page.wait_for_function("[...document.querySelectorAll('#jobs img')].every(i => i.complete)")
+        page.wait_for_function("() => [...document.querySelectorAll('#jobs img')].every(i => i.complete)")
         assert page.evaluate(no_scroll)
         page.screenshot(path=shots / "09_phone_statistics.png")
     finally:

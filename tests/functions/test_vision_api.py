@@ -96,7 +96,7 @@ def api(tmp_path_factory, vision_dir, image_server) -> Iterator[Api]:
     torch.set_num_threads(1)
     settings = Settings(data_dir=tmp_path_factory.mktemp("vision-api-data"),
                         enabled_providers=["local"], gpu_backend="inprocess",
-                        vision_model_dir=str(vision_dir))
+                        vision_model_dir=str(vision_dir), gpu_admins="acme")
     # The loopback image server is reachable through exactly one allow-list entry; every
     # other address (and every redirect away from it) meets the strict default policy.
     fetcher = SafeFetcher(FetchPolicy(allow_hosts=frozenset({image_server.removeprefix("http://")})))

@@ -114,7 +114,7 @@ def test_booth_upload_returns_the_processed_jpeg(aws, local_slot, context, lambd
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     request = [line for line in lines if line.get("message") == "request"]
     assert request and request[-1]["job_id"] == job_id and request[-1]["status"] == 200
-    assert request[-1]["path"] == "/u/{slot_token}" and request[-1]["function"] == "ingest"
+    assert request[-1]["path"] == "/u/***" and request[-1]["function"] == "ingest"
     metrics = {m["Name"]: line for line in lines if "_aws" in line
                for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert metrics["PhotosProcessed"]["provider"] == "local"

@@ -33,7 +33,9 @@ class FakeFetcher:
 
 
 def vision(services, gpu, fetcher=None) -> Vision:
-    return Vision(settings=services.settings, gpu=gpu, fetcher=fetcher or FakeFetcher({}))
+    # "acme" is a GPU admin here: unloading a shared model is for the ones the deployment names.
+    settings = services.settings.model_copy(update={"gpu_admins": "acme"})
+    return Vision(settings=settings, gpu=gpu, fetcher=fetcher or FakeFetcher({}))
 
 
 def b64(data: bytes) -> str:
@@ -136,6 +138,7 @@ async def test_model_listing_and_unload(services):
     await v.chat(RED, prompt="what?", model="qwen3_vl_2b", temperature=0.0, max_tokens=4)
     view = await v.models()
     assert view.loaded == ["qwen3_vl_2b"] and "qwen_image_edit" not in {m.id for m in view.available}
-    assert await v.unload("qwen3_vl_2b") is True and await v.unload("qwen3_vl_2b") is False
+    assert await v.unload("qwen3_vl_2b", by="acme") is True
+    assert await v.unload("qwen3_vl_2b", by="acme") is False
     with pytest.raises(NotFound):
-        await v.unload("gpt-9")
+        await v.unload("gpt-9", by="acme")
