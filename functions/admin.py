@@ -27,6 +27,7 @@ def slot_json(view: SlotView) -> dict[str, Any]:
     return {
         "provider": slot.provider,
         "index": slot.index,
+        "name": slot.name,
         "type": slot.type,
         "prompt": slot.prompt,
         "enabled": slot.enabled,
@@ -42,6 +43,7 @@ def slot_json(view: SlotView) -> dict[str, Any]:
         "reference_url": f"{api}/reference" if slot.reference_key else None,
         "upload_url": view.upload_url,
         "problem": problem.message if problem else None,
+        "problem_code": problem.code if problem else None,  # the UI words it (i18n.js)
         "updated_at": slot.updated_at,
     }
 
@@ -58,6 +60,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "job_id": job.job_id,
         "provider": job.provider,
         "slot_index": job.slot_index,
+        "slot_name": job.slot_name,
         "source": job.source,
         "type": job.type,
         "status": job.status,
@@ -102,7 +105,9 @@ def _base(request: Request) -> str:
 @router.get("/slots", summary="Every tab with its 20 slots and their upload links")
 async def list_slots(tenant: CurrentTenant, console: Console, request: Request) -> dict:
     tabs = await console.tabs(tenant.name, _base(request))
+    links = console.link_base(_base(request))
     return {"tenant": tenant.name,
+            "links": {"base": links.url, "source": links.source, "warning": links.warning},
             "tabs": [{**tab_json(t.tab), "slots": [slot_json(v) for v in t.slots]} for t in tabs]}
 
 

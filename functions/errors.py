@@ -220,10 +220,11 @@ class JsonErrors(ErrorRoute):
     challenge = OPERATOR_CHALLENGE
 
     def render_invalid(self, field: str | None, message: str) -> Response:
-        return JSONResponse({"detail": message, "field": field}, status_code=422)
+        return JSONResponse({"detail": message, "field": field, "code": "invalid_input"},
+                            status_code=422)
 
     def render(self, exc: e.BoothaiError, status: int) -> Response:
-        body: dict[str, Any] = {"detail": e.describe(exc)}
+        body: dict[str, Any] = {"detail": e.describe(exc), "code": exc.code}
         if isinstance(exc, e.InvalidInput) and exc.field:
             body["field"] = exc.field
         if isinstance(exc, e.ProviderFailed):

@@ -97,6 +97,7 @@ class Slot:
     provider: ProviderName
     index: int
     upload_token: str
+    name: str = ""  # the operator's name for it ("Wedding — entrance"); "": just its number
     type: ProcessingType | None = None
     prompt: str = ""
     enabled: bool = False
@@ -111,6 +112,12 @@ class Slot:
     @property
     def key(self) -> str:
         return slot_key(self.provider, self.index)
+
+    @property
+    def title(self) -> str:
+        """How a person is told which slot: `slot 3 “Wedding” on the gemini tab`."""
+        named = f" “{self.name}”" if self.name else ""
+        return f"slot {self.index}{named} on the {self.provider} tab"
 
     def to_item(self) -> dict:
         item = asdict(self)
@@ -164,6 +171,7 @@ class Job:
     provider: ProviderName
     slot_index: int
     source: JobSource = JobSource.BOOTH
+    slot_name: str = ""  # the slot's name when the job ran (a later rename keeps history)
     status: JobStatus = JobStatus.QUEUED
     reason: str = ""  # a code from reason_code()
     detail: str = ""  # what went wrong in words (the provider's own, maybe Russian): one_line()

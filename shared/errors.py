@@ -7,22 +7,35 @@ from __future__ import annotations
 
 
 class BoothaiError(Exception):
-    """Base class. `str(err)` is a one-line reason that is safe to show to the caller."""
+    """Base class. `str(err)` is a one-line reason that is safe to show to the caller, in
+    English; `code` names the kind of refusal in a stable token, so the operator UI can say
+    it in the operator's language (frontend/static/i18n.js `err_<code>`, `problem_<code>`)."""
+
+    code = "error"
+
+    def __init__(self, *args: object, code: str | None = None) -> None:
+        super().__init__(*args)
+        if code:  # a finer kind than the class's: a slot problem's rule ("missing_reference")
+            self.code = code
 
 
 class NotFound(BoothaiError):
-    pass
+    code = "not_found"
 
 
 class Unauthorized(BoothaiError):
-    pass
+    code = "unauthorized"
 
 
 class Forbidden(BoothaiError):
     """The caller proved who it is (or holds a token) but may not do this."""
 
+    code = "forbidden"
+
 
 class TooManyAttempts(BoothaiError):
+    code = "too_many_attempts"
+
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
@@ -31,25 +44,34 @@ class TooManyAttempts(BoothaiError):
 class SlotNotReady(BoothaiError):
     """Disabled or unconfigured slot: the booth should show the original."""
 
+    code = "slot_not_ready"
+
 
 class InvalidInput(BoothaiError):
     """A request field is wrong; `field` names it when there is one."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
+    code = "invalid_input"
+
+    def __init__(self, message: str, field: str | None = None, *,
+                 code: str | None = None) -> None:
+        super().__init__(message, code=code)
         self.field = field
 
 
 class UnsupportedMedia(BoothaiError):
     """The upload is not an image we can decode."""
 
+    code = "unsupported_media"
+
 
 class PayloadTooLarge(BoothaiError):
-    pass
+    code = "payload_too_large"
 
 
 class ProviderFailed(BoothaiError):
     """The provider answered but gave no usable image. `reason` is a short stable code."""
+
+    code = "provider_failed"
 
     def __init__(self, reason: str, message: str | None = None) -> None:
         super().__init__(message or reason)
@@ -57,19 +79,25 @@ class ProviderFailed(BoothaiError):
 
 
 class DeadlineExceeded(BoothaiError):
-    pass
+    code = "deadline_exceeded"
 
 
 class StorageUnavailable(BoothaiError):
     """The table or object store failed or was too slow."""
 
+    code = "storage_unavailable"
+
 
 class ModelNotReady(BoothaiError):
     """A GPU model cannot serve now (backend off, still loading, not available)."""
 
+    code = "model_not_ready"
+
 
 class ConditionFailed(BoothaiError):
     """A conditional table write lost: the item exists, or its version moved on."""
+
+    code = "condition_failed"
 
 
 def describe(exc: BoothaiError) -> str:

@@ -126,7 +126,8 @@ class BoothPipeline:
         # 3. Store the original and open the job — before any provider runs
         now = time.time()
         job = Job(tenant=slot.tenant, job_id=new_job_id(), provider=slot.provider,
-                  slot_index=slot.index, source=source, type=slot.type, created_at=now)
+                  slot_index=slot.index, slot_name=slot.name, source=source, type=slot.type,
+                  created_at=now)
         original_mime = sniff_mime(upload) or photo.mime
         job.original_key = object_keys.original(slot.tenant, job.job_id, now, original_mime)
         async with deadline.storage_within("storing the photo"):
@@ -159,14 +160,15 @@ class BoothPipeline:
     def _providers_for(self, slot: Slot, *, check_enabled: bool) -> list[Provider]:
         """The provider, then the slot's fallback provider when it can serve this slot."""
         if check_enabled and not slot.enabled:
-            raise SlotNotReady(f"slot {slot.index} on the {slot.provider} tab is disabled")
+            raise SlotNotReady(f"{slot.title} is disabled")
         provider = self.providers.get(slot.provider)
         if provider is None:
             reason = self.providers.unavailable_reason(slot.provider)
-            raise SlotNotReady(f"the {slot.provider} provider is unavailable: {reason}")
+            raise SlotNotReady(f"{slot.title}: the {slot.provider} provider is unavailable: "
+                               f"{reason}")
         problem = slot_problem(slot, provider.capabilities, provider.label)
         if problem:
-            raise SlotNotReady(problem.message)
+            raise SlotNotReady(problem.message, code=problem.code)
         chain = [provider]
         fallback = self.providers.get(slot.fallback_provider) if slot.fallback_provider else None
         if (fallback is not None and fallback is not provider

@@ -118,7 +118,7 @@ def slot_problem(slot: Slot, capabilities: Capabilities, label: str) -> SlotProb
     """Why this saved slot cannot process a photo on a provider with `capabilities`."""
     return problem(capabilities, type=slot.type, has_reference=bool(slot.reference_key),
                    prompt=slot.prompt, label=label,
-                   where=f"slot {slot.index} on the {slot.provider} tab")
+                   where=slot.title)
 
 
 def as_data(capabilities: Capabilities) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 import { STRINGS, pickLanguage } from "./i18n.js";
 
 const TYPES = ["face_swap", "background", "prompt"];
-const EDITABLE = ["type", "prompt", "enabled", "fallback_to_original", "fallback_provider", "image_size"];
+const EDITABLE = ["name", "type", "prompt", "enabled", "fallback_to_original", "fallback_provider", "image_size"];
 const STATS_REFRESH_MS = 3000;
 
 const state = {
@@ -13,6 +13,7 @@ const state = {
   activeTab: null,
   statsTimer: null,
   statsData: null,
+  links: null, // from GET /api/slots: where upload links point, and any warning about it
 };
 
 // -- i18n -------------------------------------------------------------------------------------------
@@ -28,6 +29,19 @@ function applyStaticTexts(root = document) {
   root.querySelectorAll("[data-i18n-aria]").forEach((el) => {
     el.setAttribute("aria-label", t(el.dataset.i18nAria));
   });
+  root.querySelectorAll("[data-i18n-placeholder]").forEach((el) => {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  });
+}
+
+// A server refusal in the operator's language: the server words it in English and names
+// its kind in `code` (shared/errors.py; slot problems by their rule's code). English gets the
+// server's own sentence, which is more precise; other languages the catalogue's, when it
+// has one.
+function say(err) {
+  if (state.lang === "en" || !err.code) return err.message;
+  const table = STRINGS[state.lang] || {};
+  return table[`problem_${err.code}`] || table[`err_${err.code}`] || err.message;
 }
 
 function setLanguage(lang) {
@@ -40,24 +54,28 @@ function setLanguage(lang) {
   applyStaticTexts();
   renderTabs();
   state.cards.forEach((card) => card.render());
+  renderLinkWarning();
   if (state.statsData) renderStats(state.statsData);
   updatePasswordRevealLabel();
 }
 
 // -- API ----------------------------------------------------------------------------------------------
 class ApiError extends Error {
-  constructor(status, detail, field) {
+  constructor(status, detail, field, code) {
     super(detail);
     this.status = status;
     this.field = field || null;
+    this.code = code || null;
   }
 }
 
 async function errorFrom(response) {
   let detail = `${response.status} ${response.statusText}`;
   let field = null;
+  let code = null;
   try {
     const body = await response.json();
+    code = typeof body.code === "string" ? body.code : null;
     if (typeof body.detail === "string") {
       detail = body.detail;
       field = body.field || null;
@@ -70,7 +88,7 @@ async function errorFrom(response) {
     }
   } catch { /* not JSON */ }
   if (response.status === 401) showStatus(t("signedOut"), true);
-  return new ApiError(response.status, detail, field);
+  return new ApiError(response.status, detail, field, code);
 }
 
 async function api(path, { method = "GET", json, form } = {}) {
@@ -194,21 +212,21 @@ class Card {
       const name = input.dataset.bind;
       const onChange = () => {
         if (input.type === "checkbox") this.draft[name] = input.checked;
-        else if (name === "prompt") this.draft[name] = input.value;
+        else if (name === "prompt" || name === "name") this.draft[name] = input.value;
         else this.draft[name] = input.value || null;
         if (name === "type") this.fixFallback();
         delete this.errors[name];
         if (name === "enabled") delete this.errors.reference;
         this.render();
       };
-      input.addEventListener(input.tagName === "TEXTAREA" ? "input" : "change", onChange);
+      const typing = input.tagName === "TEXTAREA" || input.type === "text";
+      input.addEventListener(typing ? "input" : "change", onChange);
     });
     this.q(".save").addEventListener("click", () => this.save());
     this.q(".copy-link").addEventListener("click", async () => {
-      const ok = await copyText(this.saved.upload_url, this.q(".link"));
+      const ok = await copyText(this.saved.upload_url);
       flash(this.q(".link-msg"), ok ? t("copied") : t("copyFailed"), ok ? "ok" : "error");
     });
-    this.q(".link").addEventListener("focus", (e) => e.target.select());
     this.q(".ref-upload").addEventListener("click", () => this.q(".ref-file").click());
     this.q(".ref-file").addEventListener("change", (e) => {
       const file = e.target.files[0];
@@ -240,7 +258,9 @@ class Card {
     const needs = this.tab.requirements?.[d.type]?.needs || [];
     const unmet = needs.find((need) => !need.any_of.some((input) => held[input]));
     if (unmet) return t(`problem_${unmet.code}`);
-    if (!this.dirty() && this.saved.problem) return state.lang === "en" ? this.saved.problem : null;
+    if (!this.dirty() && this.saved.problem) {
+      return say({ message: this.saved.problem, code: this.saved.problem_code });
+    }
     return null;
   }
 
@@ -257,7 +277,10 @@ class Card {
     const dirty = this.dirty();
     applyStaticTexts(n);
 
-    n.querySelector(".slot-no").textContent = t("slot", String(s.index).padStart(2, "0"));
+    n.querySelector(".slot-num").textContent = t("slot", String(s.index).padStart(2, "0"));
+    n.querySelector(".slot-name").textContent = s.name ? ` · ${s.name}` : "";
+    const nameInput = n.querySelector('[data-bind="name"]');
+    if (nameInput.value !== (d.name || "")) nameInput.value = d.name || "";
     n.classList.toggle("is-enabled", !!s.enabled);
     n.classList.toggle("is-configured", !!s.type);
     n.classList.toggle("is-dirty", dirty);
@@ -316,6 +339,11 @@ class Card {
     const thumb = n.querySelector(".ref-thumb");
     const refLabel = n.querySelector(".ref-label");
     refLabel.textContent = d.type === "background" ? t("referenceBg") : d.type === "face_swap" ? t("referenceFace") : t("reference");
+    // Face swap: the reference is the scene the guest's face goes into, not a face to insert
+    // (every provider reads it so: shared/providers/prompts.py, turbotext.py ROLES).
+    const refHelp = n.querySelector(".ref-help");
+    refHelp.hidden = d.type !== "face_swap";
+    refHelp.textContent = d.type === "face_swap" ? t("referenceFaceHelp") : "";
     if (s.has_reference && s.reference_url) {
       const src = `${s.reference_url}?thumb=1&v=${this.refVersion}`;
       let img = thumb.querySelector("img");
@@ -332,7 +360,7 @@ class Card {
     n.querySelector(".ref-remove").hidden = !s.has_reference;
 
     const link = n.querySelector(".link");
-    link.value = s.upload_url;
+    link.textContent = s.upload_url;
     link.setAttribute("aria-label", t("uploadLinkFor", s.index));
     n.querySelector(".copy-link").setAttribute("aria-label", `${t("copy")}: ${t("uploadLinkFor", s.index)}`);
 
@@ -342,7 +370,7 @@ class Card {
       p.hidden = !message;
       p.textContent = message || "";
     });
-    const described = { type: "type", prompt: "prompt", enabled: "enabled", fallback_provider: "fallback_provider", image_size: "image_size" };
+    const described = { name: "name", type: "type", prompt: "prompt", enabled: "enabled", fallback_provider: "fallback_provider", image_size: "image_size" };
     for (const [bind, field] of Object.entries(described)) {
       const input = n.querySelector(`[data-bind="${bind}"]`);
       const has = !!this.errors[field];
@@ -382,14 +410,14 @@ class Card {
     } catch (err) {
       const field = normaliseField(err.field);
       if (field) {
-        this.errors[field] = err.message;
+        this.errors[field] = say(err);
         this.render();
         flash(msg, t("fixFields"), "error", 0);
         const target = field === "reference" ? this.q(".ref-upload") : this.q(`[data-bind="${field}"]`);
         target?.focus();
       } else {
         this.render();
-        flash(msg, t("saveFailed", err.message), "error", 0);
+        flash(msg, t("saveFailed", say(err)), "error", 0);
       }
     }
     renderTabs();
@@ -407,7 +435,7 @@ class Card {
       this.render();
       flash(msg, t("uploaded"), "ok");
     } catch (err) {
-      this.errors.reference = err.message;
+      this.errors.reference = say(err);
       this.render();
       flash(msg, "", "ok", 0);
     }
@@ -422,7 +450,7 @@ class Card {
       flash(msg, t("removed"), "ok");
       renderTabs();
     } catch (err) {
-      flash(msg, t("saveFailed", err.message), "error", 0);
+      flash(msg, t("saveFailed", say(err)), "error", 0);
     }
   }
 
@@ -462,7 +490,7 @@ class Card {
     } catch (err) {
       box.replaceChildren(...compact(
         el("div", { class: "ba" }, figure(before, t("before"))),
-        el("p", { class: "field-error try-error", role: "alert", text: t("tryFailed", err.message) }),
+        el("p", { class: "field-error try-error", role: "alert", text: t("tryFailed", say(err)) }),
       ));
     } finally {
       tryBtn.disabled = !this.usable;
@@ -480,13 +508,13 @@ function figure(src, caption, cls) {
 
 function pickEditable(slot) {
   const out = {};
-  for (const name of EDITABLE) out[name] = slot[name] ?? (name === "prompt" ? "" : name === "enabled" || name === "fallback_to_original" ? false : null);
+  for (const name of EDITABLE) out[name] = slot[name] ?? (name === "prompt" || name === "name" ? "" : name === "enabled" || name === "fallback_to_original" ? false : null);
   return out;
 }
 
 function normaliseField(field) {
   if (!field) return null;
-  const known = ["type", "prompt", "reference", "fallback_provider", "enabled", "image_size"];
+  const known = ["name", "type", "prompt", "reference", "fallback_provider", "enabled", "image_size"];
   if (known.includes(field)) return field;
   if (field === "fallback_to_original") return "enabled";
   return null;
@@ -585,7 +613,34 @@ function selectTab(provider, focus = false) {
     button.tabIndex = on ? 0 : -1;
     document.getElementById(`panel-${tab.provider}`).hidden = !on;
     if (on && focus) button.focus();
+    if (on) revealTab(button);
   }
+}
+
+// On a phone the tab strip scrolls sideways: bring the selected tab into it (after a
+// restore from sessionStorage too), moving only the strip, never the page.
+function revealTab(button) {
+  const strip = button.closest(".tabs-wrap");
+  if (!strip) return;
+  const left = button.offsetLeft - strip.offsetLeft;
+  const right = left + button.offsetWidth;
+  if (left < strip.scrollLeft) strip.scrollLeft = Math.max(0, left - 8);
+  else if (right > strip.scrollLeft + strip.clientWidth) strip.scrollLeft = right - strip.clientWidth + 8;
+}
+
+// Upload links are built from one address (shared/usecases/console.py LinkBase). Say so when
+// a booth PC could not reach it: this machine only, or guessed from a private address.
+function renderLinkWarning() {
+  const box = document.getElementById("link-warning");
+  const links = state.links;
+  if (!box || !links || !links.warning) {
+    if (box) box.hidden = true;
+    return;
+  }
+  const key = `linkWarning_${links.warning}_${links.source === "browser" ? "guessed" : "set"}`;
+  box.replaceChildren(el("strong", { text: t("linkWarningTitle") + " " }),
+    el("span", { text: t(key, links.base) }));
+  box.hidden = false;
 }
 
 function onTabKey(event) {
@@ -660,7 +715,7 @@ function renderStats(data) {
         job.result_url ? el("img", { src: `${job.result_url}?thumb=1`, alt: t("result"), loading: "lazy" }) : el("span", { class: "thumb-none", text: "—" })),
       el("div", { class: "job-meta" },
         el("div", { class: "job-line" },
-          el("strong", { text: `${label(job.provider)} · ${t("slotShort")} ${job.slot_index}` }),
+          el("strong", { class: "job-slot", text: `${label(job.provider)} · ${t("slotShort")} ${job.slot_index}${job.slot_name ? ` · ${job.slot_name}` : ""}` }),
           el("span", { class: `pill status-pill ${job.status}`, text: t(`status_${job.status}`) }),
           el("span", { class: "pill", text: t(`source_${job.source}`) })),
         el("div", { class: "muted small" },
@@ -752,6 +807,7 @@ async function start() {
     const response = await api("/api/slots");
     const data = await response.json();
     state.tabs = data.tabs;
+    state.links = data.links || null;
     document.getElementById("tenant").textContent = data.tenant;
   } catch (err) {
     if (err.status !== 401) showStatus(t("loadFailed", err.message), true);
@@ -759,6 +815,7 @@ async function start() {
   }
   showStatus("");
   buildTabs();
+  renderLinkWarning();
   let initial = null;
   try { initial = sessionStorage.getItem("boothai.tab"); } catch { /* ignore */ }
   if (!state.tabs.some((tab) => tab.provider === initial)) {

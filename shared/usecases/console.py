@@ -7,8 +7,10 @@ API keys. Every refusal is an InvalidInput naming the field the operator must ch
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
@@ -27,6 +29,7 @@ from shared.domain import (
     ProviderName,
     Slot,
     Tenant,
+    one_line,
 )
 from shared.errors import InvalidInput, NotFound
 from shared.media import Media, StoredImage
@@ -38,11 +41,14 @@ from shared.secret_box import SealedSecretError
 from shared.slot_rules import Capabilities, SlotProblem, slot_problem
 
 MAX_PROMPT_CHARS = 2000
+MAX_SLOT_NAME_CHARS = 60
 
 
 class SlotSettings(BaseModel):
     """What the operator sets on a slot (`PUT /api/slots/{provider}/{index}`)."""
 
+    # Shown on the card, in statistics and the job list, and in the booth's error text.
+    name: str = Field(default="", max_length=MAX_SLOT_NAME_CHARS)
     type: ProcessingType | None = None
     prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
     enabled: bool = False
@@ -52,6 +58,32 @@ class SlotSettings(BaseModel):
     # Output resolution where the provider and model offer one (Gemini 3 image models); None:
     # the provider's default. Whether the slot's model can draw it is the provider's check.
     image_size: Literal["1K", "2K", "4K"] | None = None
+
+
+@dataclass(frozen=True)
+class LinkBase:
+    """Where the upload links point, where that address came from, and why a booth PC may
+    not reach it: "loopback" (this machine only) or "private" (this network only; warned
+    only when the address was guessed from the browser, not set by the operator)."""
+
+    url: str
+    source: Literal["upload_base_url", "public_base_url", "browser"]
+    warning: Literal["loopback", "private"] | None
+
+
+def _unreachable_from_booths(url: str, *, guessed: bool) -> Literal["loopback", "private"] | None:
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return "loopback"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None  # a name: what it resolves to from the venue is not ours to know
+    if address.is_loopback or address.is_unspecified:
+        return "loopback"
+    if guessed and (address.is_private or address.is_link_local):
+        return "private"
+    return None
 
 
 @dataclass(frozen=True)
@@ -132,8 +164,18 @@ class OperatorConsole:
     def upload_base(self, request_base: str) -> str:
         """Where upload links point: the ingest function's URL when it is served apart, else
         the public address, else the address the operator's browser used."""
+        return self.link_base(request_base).url
+
+    def link_base(self, request_base: str) -> LinkBase:
         settings = self.settings
-        return (settings.upload_base_url or settings.public_base_url or request_base).rstrip("/")
+        if settings.upload_base_url:
+            url, source = settings.upload_base_url, "upload_base_url"
+        elif settings.public_base_url:
+            url, source = settings.public_base_url, "public_base_url"
+        else:
+            url, source = request_base, "browser"
+        url = url.rstrip("/")
+        return LinkBase(url, source, _unreachable_from_booths(url, guessed=source == "browser"))
 
     def view(self, slot: Slot, request_base: str) -> SlotView:
         provider = self.providers.get(slot.provider)
@@ -166,6 +208,7 @@ class OperatorConsole:
                         settings: SlotSettings) -> Slot:
         slot = await self.slot(tenant, provider, index)
         impl = self._usable(slot.provider)
+        slot.name = one_line(settings.name, MAX_SLOT_NAME_CHARS)
         slot.type = settings.type
         slot.prompt = settings.prompt.strip()
         slot.enabled = settings.enabled
@@ -176,11 +219,12 @@ class OperatorConsole:
         problem = slot_problem(slot, impl.capabilities, impl.label)
         if problem and problem.code == "unsupported_type":  # refused whether enabled or not
             note = f" ({impl.types_note})" if impl.types_note else ""
-            raise InvalidInput(problem.message + note, field="type")
+            raise InvalidInput(problem.message + note, field="type", code=problem.code)
         if slot.fallback_provider is not None:
             self._check_fallback(slot)
         if slot.enabled and problem:
-            raise InvalidInput(f"cannot enable: {problem.message}", field=problem.field)
+            raise InvalidInput(f"cannot enable: {problem.message}", field=problem.field,
+                               code=problem.code)
         if slot.type is not None:
             impl.check_slot(slot)
         self._check_image_size(slot, impl)
