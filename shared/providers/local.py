@@ -62,7 +62,7 @@ KEY_HIGH = 70.0
 # green things in a photo without one (a sweater, a balloon, a plant) seldom reach the edges,
 # however much of the frame they fill. Measured at the default tolerance on the photos of
 # tests/helpers/photos.py (tests/shared/providers/test_local_screen.py): a guest before a
-# green or blue screen 93-99 % of the edges keyed, a tight head-and-shoulders shot 68 %, a
+# green or blue screen 99 % of the edges keyed, a tight head-and-shoulders shot 68 %, a
 # screen lit from one side only 43-66 % (tolerance 0-100); a plain photo 0 %, one with a
 # green balloon 0 % (2 % of the frame), a guest in a green sweater 10 % (23 % of the frame,
 # more than a close-up's screen: the frame's share could not tell them apart).
@@ -98,7 +98,6 @@ def _matte_table(tolerance: int = DEFAULT_KEY_TOLERANCE) -> tuple[int, ...]:
     alpha = np.float32(1.0) - np.clip((d - np.float32(low)) / np.float32(high - low),
                                       np.float32(0.0), np.float32(1.0))
     return tuple((alpha * np.float32(255)).astype(np.uint8).tolist())
-
 
 
 def detect_screen(rgb: np.ndarray) -> str:
