@@ -48,9 +48,12 @@ export class ToleranceControl {
       const chosen = this.file.files[0];
       this.file.value = "";
       if (!chosen) return;
-      this.sample = chosen;
       this.render();
-      this.preview();
+      shrink(chosen).then((small) => {
+        this.sample = small;
+        this.render();
+        this.preview();
+      });
     });
   }
 
@@ -128,6 +131,27 @@ export class ToleranceControl {
         delete this.node.dataset.busy;
       }
     }
+  }
+}
+
+// The sample is sent again at every pause of the slider: cut it once to the preview's size
+// (the server cuts to 1024 px anyway), so a 10 MB camera file is not re-sent each time.
+const SAMPLE_SIDE = 1024;
+
+async function shrink(file) {
+  try {
+    const bitmap = await createImageBitmap(file); // upright: EXIF orientation applied
+    const scale = Math.min(1, SAMPLE_SIDE / Math.max(bitmap.width, bitmap.height));
+    if (scale === 1 && file.size < 1024 * 1024) return file;
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.round(bitmap.width * scale);
+    canvas.height = Math.round(bitmap.height * scale);
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    bitmap.close();
+    const blob = await new Promise((done) => canvas.toBlob(done, "image/jpeg", 0.92));
+    return blob ? new File([blob], "sample.jpg", { type: "image/jpeg" }) : file;
+  } catch {
+    return file; // not decodable here: the server says what is wrong with it (415)
   }
 }
 

@@ -246,17 +246,19 @@ def test_the_tolerance_slider_previews_live_and_is_saved(desktop: Page, service:
     # Cards of other types (and empty ones) have no slider.
     expect(page.locator('[data-slot="local-4"] .tolerance')).to_be_hidden()
 
-    previews: list[str] = []
-    page.on("request", lambda r: previews.append(r.url)
+    previews: list[int] = []  # each preview request's body size
+    page.on("request", lambda r: previews.append(len(r.post_data_buffer or b""))
             if r.url.endswith(f"/local/{SLOT}/preview") else None)
+    sample = photos.unevenly_lit_screen(3000, 2000)
     control.locator(".tolerance-file").set_input_files(files=[{
-        "name": "sample.jpg", "mimeType": "image/jpeg", "buffer": photos.unevenly_lit_screen(1200, 800)}])
+        "name": "sample.jpg", "mimeType": "image/jpeg", "buffer": sample}])
     img = f'[data-slot="local-{SLOT}"] .tolerance-img'
     expect(control).to_have_attribute("data-tolerance", "50", timeout=10_000)
     page.wait_for_function(f"() => document.querySelector('{img}').naturalWidth > 0")
     at_50 = _sky_pixels(page, img)
     expect(control.locator(".tolerance-note")).to_contain_text(re.compile(r"\d+ % of the photo keyed out"))
-    assert len(previews) == 1
+    # The sample is cut to the preview's size once, in the page: not re-sent whole each time.
+    assert len(previews) == 1 and previews[0] < len(sample) / 3, (previews, len(sample))
 
     # Ten quick steps: one request after the slider rests (debounced), showing the last value.
     slider.focus()
@@ -294,6 +296,11 @@ def test_the_tolerance_slider_previews_live_and_is_saved(desktop: Page, service:
         "name": "plain.jpg", "mimeType": "image/jpeg", "buffer": photos.plain_photo(800, 533)}])
     expect(control.locator(".tolerance-note")).to_contain_text(
         "No green or blue screen found at this tolerance: the booth would get the original photo.")
+    # Not a photo: the server's refusal, in the card.
+    control.locator(".tolerance-file").set_input_files(files=[{
+        "name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a photo"}])
+    expect(control.locator(".tolerance-note")).to_contain_text(
+        "Preview failed: the upload is not a JPEG or PNG image")
     assert service.api("PUT", f"/api/slots/local/{SLOT}", json={
         "type": "background", "enabled": True, "fallback_to_original": True}).status_code == 200
 
