@@ -99,8 +99,8 @@ def _reference_over(fg: np.ndarray, alpha: np.ndarray, background: Image.Image, 
     return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
 
 
-def reference_composite(photo_bytes: bytes, reference_bytes: bytes) -> bytes:
-    """LocalProvider._composite as it was."""
+def reference_composite(photo_bytes: bytes, reference_bytes: bytes, tolerance: int = 50) -> bytes:
+    """LocalProvider._composite as it was (before the key tolerance: `tolerance` is ignored)."""
     photo = load_rgb(photo_bytes)
     background = Image.open(io.BytesIO(reference_bytes))
     background = ImageOps.exif_transpose(background)

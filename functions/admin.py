@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from pydantic import BaseModel, Field
 
 from functions.deps import Console, CurrentTenant, ReceivedAt
 from functions.errors import JsonErrors
+from shared import object_keys
 from shared.apikeys import ApiKey
 from shared.domain import Job, ProviderCounts, reason_code
+from shared.images import extension_for
 from shared.media import StoredImage
 from shared.pipeline import BoothAnswer
+from shared.providers.local import NO_SCREEN, KeyPreview
 from shared.slot_rules import as_data
 from shared.usecases.console import SlotSettings, SlotView, Tab
 
@@ -35,6 +38,7 @@ def slot_json(view: SlotView) -> dict[str, Any]:
         "fallback_provider": slot.fallback_provider,
         "model": slot.model,
         "image_size": slot.image_size,
+        "key_tolerance": slot.key_tolerance,
         # The output sizes the operator may pick for this slot's model, and what an unset
         # slot gets; no choices: the UI shows no picker (every tab but Gemini's).
         "image_sizes": list(view.sizes.choices),
@@ -69,10 +73,33 @@ def job_json(job: Job) -> dict[str, Any]:
         "created_at": job.created_at,
         "provider_ms": job.provider_ms,
         "total_ms": job.total_ms,
-        "attempts": job.attempts,
+        "attempts": [_attempt_json(a) for a in job.attempts],
         "original_url": f"{api}/original" if job.original_key else None,
         "result_url": f"{api}/result" if job.result_key else None,
     }
+
+
+def job_detail_json(job: Job) -> dict[str, Any]:
+    """The job viewer's: the list's fields, when it ran, download links, where the original is."""
+    out = job_json(job)
+    for which in ("original", "result"):
+        url = out[f"{which}_url"]
+        out[f"{which}_download_url"] = f"{url}?download=1" if url else None
+    # A failed job's original is kept in trash/ (expires sooner): still shown and downloadable.
+    out["original_in_trash"] = bool(job.original_key
+                                    and job.original_key.startswith(object_keys.TRASH))
+    out["started_at"] = job.started_at
+    out["finished_at"] = job.finished_at
+    return out
+
+
+def _attempt_json(attempt: dict) -> dict[str, Any]:
+    """One provider tried: its outcome ("done" or a failure code) and how long it took. Jobs
+    recorded before the wall-clock times were kept have none (null)."""
+    ms = attempt.get("ms")
+    return {"provider": attempt.get("provider"), "outcome": attempt.get("outcome"),
+            "ms": int(ms) if ms is not None else None,
+            "started_at": attempt.get("started_at"), "finished_at": attempt.get("finished_at")}
 
 
 def _counts(c: ProviderCounts) -> dict[str, Any]:
@@ -84,9 +111,14 @@ def _key_json(key: ApiKey) -> dict[str, Any]:
             "created_at": key.created_at}
 
 
-def _image(image: StoredImage) -> Response:
-    return Response(image.data, media_type=image.mime,
-                    headers={"Cache-Control": "private, max-age=60"})
+def _image(image: StoredImage, *, download_as: str | None = None) -> Response:
+    """The image; with `download_as` (an ASCII name without extension) as an attachment whose
+    extension follows the bytes' real type."""
+    headers = {"Cache-Control": "private, max-age=60"}
+    if download_as is not None:
+        headers["Content-Disposition"] = (f'attachment; filename="{download_as}.'
+                                          f'{extension_for(image.mime)}"')
+    return Response(image.data, media_type=image.mime, headers=headers)
 
 
 def _photo(answer: BoothAnswer) -> Response:
@@ -155,6 +187,30 @@ async def try_slot(
                                          received_at=arrived))
 
 
+@router.post(
+    "/slots/local/{index}/preview",
+    summary="Preview a Local slot's chroma key at a tolerance (no job, nothing stored)",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+async def preview_key(
+    index: int, tenant: CurrentTenant, console: Console,
+    file: Annotated[UploadFile, File(description="a sample guest photo")],
+    tolerance: Annotated[int, Form(description="key tolerance, 0..100")],
+) -> Response:
+    return _preview(await console.preview_key(tenant.name, index, await file.read(), tolerance))
+
+
+def _preview(preview: KeyPreview) -> Response:
+    # The share keyed out, and what a booth would get: the picture when a screen was found,
+    # else the local_no_screen failure (the composite is still shown, to tune the slider by).
+    headers = {"Cache-Control": "no-store",
+               "X-Boothai-Keyed-Percent": f"{preview.keyed_share * 100:.1f}"}
+    if not preview.screen_found:
+        headers["X-Boothai-Problem"] = NO_SCREEN
+    return Response(preview.data, media_type="image/jpeg", headers=headers)
+
+
 # -- statistics and jobs --------------------------------------------------------------------------
 @router.get("/stats", summary="Upload password, per-provider counts, the last 50 jobs")
 async def stats(tenant: CurrentTenant, console: Console) -> dict:
@@ -169,11 +225,19 @@ async def stats(tenant: CurrentTenant, console: Console) -> dict:
     }
 
 
+@router.get("/jobs/{job_id}", summary="One job: status, reason, timings, attempts, image links")
+async def job_detail(job_id: str, tenant: CurrentTenant, console: Console) -> dict:
+    return job_detail_json(await console.job(tenant.name, job_id))
+
+
 @router.get("/jobs/{job_id}/{which}", summary="A job's original or result image",
             response_class=Response)
 async def job_image(job_id: str, which: str, tenant: CurrentTenant, console: Console,
-                    thumb: bool = False) -> Response:
-    return _image(await console.job_image(tenant.name, job_id, which, thumb=thumb))
+                    thumb: bool = False, download: bool = False) -> Response:
+    image = await console.job_image(tenant.name, job_id, which, thumb=thumb)
+    # job_image accepted the id only as letters and digits: safe inside the quoted name.
+    name = f"{job_id}-{which}{'-thumb' if thumb else ''}" if download else None
+    return _image(image, download_as=name)
 
 
 @router.post("/upload-password/rotate", summary="Issue a new upload password")

@@ -106,6 +106,9 @@ class Settings(BaseSettings):
 
     # --- jobs --------------------------------------------------------------------------------
     media_link_ttl_seconds: int = 900
+    # Chroma-key previews (the Local card's tolerance slider) per operator account a minute:
+    # the UI sends one per pause of the slider; a script cannot keep the CPUs busy with them.
+    key_previews_per_minute: int = 120
     # A fallback provider only starts when at least this much of the window is left.
     fallback_min_seconds: float = 5.0
 

@@ -13,6 +13,11 @@ from enum import StrEnum
 
 SLOTS_PER_PROVIDER = 20
 
+# How eagerly a Local slot's chroma key treats a coloured pixel as screen (0: least, 100:
+# most). The default keys exactly as the Local provider did before the setting existed.
+KEY_TOLERANCE_MIN, KEY_TOLERANCE_MAX = 0, 100
+DEFAULT_KEY_TOLERANCE = 50
+
 
 class ProviderName(StrEnum):
     TURBOTEXT = "turbotext"
@@ -105,6 +110,7 @@ class Slot:
     fallback_provider: ProviderName | None = None
     model: str | None = None
     image_size: str | None = None  # output resolution ("1K", "2K", "4K"); None: the default
+    key_tolerance: int = DEFAULT_KEY_TOLERANCE  # the Local chroma key's (shared/providers/local.py)
     reference_key: str | None = None
     reference_mime: str | None = None
     updated_at: float = 0.0
@@ -135,6 +141,10 @@ class Slot:
         fb = data.get("fallback_provider")
         data["fallback_provider"] = ProviderName(fb) if fb else None
         data["updated_at"] = float(data.get("updated_at") or 0)
+        if data.get("key_tolerance") is None:  # a slot saved before the setting existed
+            data.pop("key_tolerance", None)
+        else:
+            data["key_tolerance"] = int(data["key_tolerance"])
         return cls(**data)
 
 

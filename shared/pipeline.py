@@ -190,13 +190,14 @@ class BoothPipeline:
             left = deadline - time.monotonic()
             if position > 0 and left < self.settings.fallback_min_seconds:
                 break
-            started = time.monotonic()
+            started, started_at = time.monotonic(), time.time()
             request = ProviderJob(
                 job_id=job.job_id, tenant=job.tenant, slot_index=slot.index, type=slot.type,
                 prompt=slot.prompt, photo=photo.data, photo_mime=photo.mime,
                 photo_size=(photo.width, photo.height), deadline=deadline,
                 reference=reference, reference_mime=slot.reference_mime,
                 reference_key=slot.reference_key, model=slot.model, image_size=slot.image_size,
+                key_tolerance=slot.key_tolerance,
             )
             try:
                 async with asyncio.timeout(max(0.0, left)):
@@ -219,8 +220,11 @@ class BoothPipeline:
                 error = ProviderFailed(f"{provider.name}_error", f"{provider.name} failed")
                 outcome = error.reason
             elapsed_ms = int((time.monotonic() - started) * 1000)
+            # Wall-clock start and end for the operator's job viewer; `ms` is measured on the
+            # monotonic clock (a clock step during the call cannot make it negative).
             job.attempts.append({"provider": str(provider.name), "outcome": outcome,
-                                 "ms": elapsed_ms})
+                                 "ms": elapsed_ms, "started_at": started_at,
+                                 "finished_at": time.time()})
             record_attempt(provider=str(provider.name), outcome=outcome, ms=elapsed_ms)
             self._spawn(self._count(job.tenant, provider.name, error is None, elapsed_ms))
             if error is None:

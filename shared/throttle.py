@@ -112,3 +112,31 @@ class Throttle:
             yield place
         finally:
             await self.settle(place)
+
+
+class RequestBudget:
+    """At most `limit` requests per key in a fixed window: a light limit on work an operator
+    may ask for often but that costs CPU (the chroma-key preview). One atomic
+    `Tables.add_within` per request, in the same table as the password throttle (its own
+    scope in the key), so the limit holds across processes and Lambda containers."""
+
+    def __init__(self, tables: Tables, *, scope: str, limit: int, window_seconds: int = 60,
+                 message: str = "too many requests; wait a moment and try again") -> None:
+        self.tables = tables
+        self.scope = scope
+        self.limit = limit
+        self.window = window_seconds
+        self.message = message
+
+    async def take(self, key: str) -> None:
+        """One request's place in this window, or TooManyAttempts (429, Retry-After)."""
+        start = int(time.time() // self.window * self.window)
+        ends = start + self.window
+        pk, sk = f"{self.scope}#{key}", str(start)
+        try:
+            await run_io(lambda: self.tables.add_within(
+                TABLE, pk, sk, add={"requests": 1}, limits={"requests": self.limit},
+                expires_at=ends))
+        except ConditionFailed:
+            raise TooManyAttempts(self.message,
+                                  retry_after=max(1, ends - int(time.time()))) from None

@@ -1,9 +1,11 @@
 // boothai operator UI. Plain ES module, no build step. Talks only to the admin JSON API
 // (same origin; the browser already sends the Basic Auth credentials it prompted for).
 import { STRINGS, pickLanguage } from "./i18n.js";
+import { initViewer, jobOpener } from "./viewer.js";
+import { initTolerance, ToleranceControl } from "./tolerance.js";
 
 const TYPES = ["face_swap", "background", "prompt"];
-const EDITABLE = ["name", "type", "prompt", "enabled", "fallback_to_original", "fallback_provider", "image_size"];
+const EDITABLE = ["name", "type", "prompt", "enabled", "fallback_to_original", "fallback_provider", "image_size", "key_tolerance"];
 const STATS_REFRESH_MS = 3000;
 
 const state = {
@@ -240,6 +242,7 @@ class Card {
       e.target.value = "";
       if (file) this.tryPhoto(file);
     });
+    this.tolerance = new ToleranceControl(this); // Local background cards only (tolerance.js)
   }
 
   fixFallback() {
@@ -393,6 +396,7 @@ class Card {
     n.querySelector(".save").disabled = !usable || !dirty;
     const tryBtn = n.querySelector(".try");
     tryBtn.title = dirty ? t("trySavedNote") : "";
+    this.tolerance.render();
   }
 
   async save() {
@@ -514,7 +518,7 @@ function pickEditable(slot) {
 
 function normaliseField(field) {
   if (!field) return null;
-  const known = ["name", "type", "prompt", "reference", "fallback_provider", "enabled", "image_size"];
+  const known = ["name", "type", "prompt", "reference", "fallback_provider", "enabled", "image_size", "key_tolerance"];
   if (known.includes(field)) return field;
   if (field === "fallback_to_original") return "enabled";
   return null;
@@ -710,7 +714,7 @@ function renderStats(data) {
   jobs.replaceChildren(...data.recent_jobs.map((job) => {
     const when = new Date(job.created_at * 1000);
     return el("li", { class: `job status-${job.status}`, "data-job": job.job_id },
-      el("div", { class: "job-thumbs" },
+      jobOpener(job, // opens the job viewer (viewer.js)
         job.original_url ? el("img", { src: `${job.original_url}?thumb=1`, alt: t("original"), loading: "lazy" }) : el("span", { class: "thumb-none", text: "—" }),
         job.result_url ? el("img", { src: `${job.result_url}?thumb=1`, alt: t("result"), loading: "lazy" }) : el("span", { class: "thumb-none", text: "—" })),
       el("div", { class: "job-meta" },
@@ -797,6 +801,10 @@ async function start() {
   applyStaticTexts();
   document.querySelectorAll(".lang-btn").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.lang === state.lang)));
   bindStats();
+  const helpers = { t, el, api, seconds, typeLabel, lang: () => state.lang,
+    providerLabel: (provider) => tabFor(provider)?.label || provider };
+  initViewer(helpers);
+  initTolerance(helpers);
   window.addEventListener("beforeunload", (event) => {
     if (!anyDirty()) return;
     event.preventDefault();

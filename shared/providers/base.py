@@ -17,7 +17,7 @@ from typing import Protocol
 
 from shared.access import Access, scope_store, scope_tables
 from shared.config import Settings
-from shared.domain import ProcessingType, ProviderName, Slot
+from shared.domain import DEFAULT_KEY_TOLERANCE, ProcessingType, ProviderName, Slot
 from shared.errors import InvalidInput, ProviderFailed
 from shared.gpu import GpuBackend
 from shared.ports import ObjectStore, Tables, UrlFetcher
@@ -65,6 +65,7 @@ class ProviderJob:
     reference_key: str | None = None  # object key of the reference (for link-based APIs)
     model: str | None = None  # per-slot model override (e.g. a Gemini model id)
     image_size: str | None = None  # per-slot output size ("1K"/"2K"/"4K"); None = default
+    key_tolerance: int = DEFAULT_KEY_TOLERANCE  # per-slot chroma key tolerance (Local)
 
     def remaining(self) -> float:
         """Seconds left before the deadline (never negative)."""

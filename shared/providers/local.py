@@ -19,21 +19,30 @@ rounding, where the float version computed fg·α + bg·(1-α) + 0.5 (at most 1 
 test photos the outputs are identical). The slot's reference cover-fitted to the photo's size
 is cached: a booth sends photo after photo of one size onto one background, and the LANCZOS
 fit was the dearest step left.
+
+A photo with too little screen at its edges is a named failure (`local_no_screen`,
+MIN_SCREEN_EDGE_SHARE), not a "success" that hands the guest's photo back unchanged; the
+booth gets the original only where the slot says so. A slot's `key_tolerance` scales how
+much green (or blue) a pixel needs to be keyed (key_thresholds), and `preview` shows the
+operator what a tolerance does.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from shared.access import Access
 from shared.concurrency import run_cpu
-from shared.domain import ProcessingType, ProviderName
+from shared.domain import DEFAULT_KEY_TOLERANCE, KEY_TOLERANCE_MAX, ProcessingType, ProviderName
+from shared.errors import ProviderFailed
 from shared.images import encode, load_rgb
 from shared.providers.base import BaseProvider, ProviderContext, ProviderImage, ProviderJob
 from shared.slot_rules import NEEDS_REFERENCE, Input, TypeRule
@@ -42,9 +51,24 @@ from shared.slot_rules import NEEDS_REFERENCE, Input, TypeRule
 ACCESS = Access()
 
 # How far the key channel must dominate the other two (0-255) before a pixel counts as
-# screen: below LOW fully foreground, above HIGH fully background, a soft ramp between.
+# screen: below LOW fully foreground, above HIGH fully background, a soft ramp between. These
+# are the default tolerance's; a slot's `key_tolerance` scales both (key_thresholds).
 KEY_LOW = 18.0
 KEY_HIGH = 70.0
+
+# "No green or blue screen found": less than this share of the photo's edges keyed (its matte
+# below half there: more background than guest). The guest stands in front of the screen, so
+# it shows all around them, at the frame's edges (where detect_screen reads its colour too);
+# green things in a photo without one (a sweater, a balloon, a plant) seldom reach the edges,
+# however much of the frame they fill. Measured at the default tolerance on the photos of
+# tests/helpers/photos.py (tests/shared/providers/test_local_screen.py): a guest before a
+# green or blue screen 99 % of the edges keyed, a tight head-and-shoulders shot 68 %, a
+# screen lit from one side only 43-66 % (tolerance 0-100); a plain photo 0 %, one with a
+# green balloon 0 % (2 % of the frame), a guest in a green sweater 10 % (23 % of the frame,
+# more than a close-up's screen: the frame's share could not tell them apart).
+MIN_SCREEN_EDGE_SHARE = 0.30
+_EDGE = 8  # px, the strips detect_screen reads
+NO_SCREEN = "local_no_screen"
 
 # Soft edges: a slight blur of the matte hides the stair-steps along hair and shoulders.
 _BLUR = ImageFilter.GaussianBlur(1.2)
@@ -54,18 +78,26 @@ TILE = 64
 _HALO = 8
 
 
-def _matte_table() -> list[int]:
+def key_thresholds(tolerance: int = DEFAULT_KEY_TOLERANCE) -> tuple[float, float]:
+    """(LOW, HIGH) for a slot's key tolerance 0..100: both scaled by 2^((50 - t) / 50). The
+    default (50) is exactly 18/70 (the key as it was before the setting); 100 halves them
+    (9/35: a pale, unevenly lit or creased screen is keyed too, and so is more of a green
+    shirt); 0 doubles them (36/140: only a saturated, evenly lit screen is keyed)."""
+    scale = 2.0 ** ((DEFAULT_KEY_TOLERANCE - tolerance) / 50)
+    return KEY_LOW * scale, KEY_HIGH * scale
+
+
+@functools.lru_cache(maxsize=KEY_TOLERANCE_MAX + 1)
+def _matte_table(tolerance: int = DEFAULT_KEY_TOLERANCE) -> tuple[int, ...]:
     """Matte value (255 = subject) for each clamped dominance 0..255, computed exactly as the
     float version did: 1 - clip((d - LOW) / (HIGH - LOW), 0, 1), times 255, truncated. A
     negative dominance (the key channel not the brightest) is subject like anything below LOW,
     so ImageChops.subtract's clamp at 0 loses nothing."""
+    low, high = key_thresholds(tolerance)
     d = np.arange(256, dtype=np.float32)
-    alpha = np.float32(1.0) - np.clip((d - np.float32(KEY_LOW)) / np.float32(KEY_HIGH - KEY_LOW),
+    alpha = np.float32(1.0) - np.clip((d - np.float32(low)) / np.float32(high - low),
                                       np.float32(0.0), np.float32(1.0))
-    return (alpha * np.float32(255)).astype(np.uint8).tolist()
-
-
-_MATTE = _matte_table()
+    return tuple((alpha * np.float32(255)).astype(np.uint8).tolist())
 
 
 def detect_screen(rgb: np.ndarray) -> str:
@@ -94,11 +126,12 @@ def _detect_screen_of(photo: Image.Image) -> str:
 
 
 def chroma_key(
-    photo: Image.Image, background: Image.Image, screen: str | None = None
+    photo: Image.Image, background: Image.Image, screen: str | None = None, *,
+    tolerance: int = DEFAULT_KEY_TOLERANCE,
 ) -> Image.Image:
     """Composite `photo` over `background` (cover-fitted), keying out the screen colour."""
     out = _fit(background, photo.size)
-    _key_onto(out, photo, screen)
+    _key_onto(out, photo, _Matte.of(photo, screen, tolerance))
     return out
 
 
@@ -120,20 +153,48 @@ def _rgba(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGBA" else img.convert("RGBA")
 
 
-def _key_onto(out: Image.Image, photo: Image.Image, screen: str | None) -> None:
-    """Key `photo` onto `out` (an RGB image of the same size), in place."""
+@dataclass(frozen=True)
+class _Matte:
+    """A photo's unblurred matte (255 = subject) and the channels it was keyed on."""
+
+    values: np.ndarray  # uint8, (height, width)
+    key: int  # the band of split() that is the screen colour
+    others: tuple[int, int]
+
+    @classmethod
+    def of(cls, photo: Image.Image, screen: str | None, tolerance: int) -> _Matte:
+        w, h = photo.size
+        screen = screen or _detect_screen_of(photo)
+        # Bands of split(): the key channel and the two others.
+        key, others = (1, (0, 2)) if screen == "green" else (2, (0, 1))
+        table = _matte_table(tolerance)
+        # Band by band. ImageChops.subtract clamps at 0: max(key - brighter, 0).
+        matte = np.empty((h, w), np.uint8)
+        for y0 in range(0, h, TILE):
+            bands = _rgb(photo.crop((0, y0, w, min(h, y0 + TILE)))).split()
+            brighter = ImageChops.lighter(bands[others[0]], bands[others[1]])
+            matte[y0:y0 + TILE] = np.asarray(ImageChops.subtract(bands[key], brighter).point(table))
+        return cls(matte, key, others)
+
+    @property
+    def keyed_share(self) -> float:
+        """The share of the photo's pixels that become more background than photo."""
+        return np.count_nonzero(self.values < 128) / max(1, self.values.size)
+
+    @property
+    def edge_share(self) -> float:
+        """The same share over the photo's edge strips (MIN_SCREEN_EDGE_SHARE)."""
+        m = self.values
+        edges = (m[:_EDGE], m[-_EDGE:], m[:, :_EDGE], m[:, -_EDGE:])
+        return (sum(np.count_nonzero(e < 128) for e in edges)
+                / max(1, sum(e.size for e in edges)))
+
+
+def _key_onto(out: Image.Image, photo: Image.Image, matte: _Matte) -> None:
+    """Key `photo` onto `out` (an RGB image of the same size) by its matte, in place."""
     w, h = photo.size
-    screen = screen or _detect_screen_of(photo)
-    # Bands of split(): the key channel and the two others.
-    key, others = (1, (0, 2)) if screen == "green" else (2, (0, 1))
-
-    # The unblurred matte, band by band. ImageChops.subtract clamps at 0: max(key - brighter, 0).
-    matte = np.empty((h, w), np.uint8)
-    for y0 in range(0, h, TILE):
-        bands = _rgb(photo.crop((0, y0, w, min(h, y0 + TILE)))).split()
-        brighter = ImageChops.lighter(bands[others[0]], bands[others[1]])
-        matte[y0:y0 + TILE] = np.asarray(ImageChops.subtract(bands[key], brighter).point(_MATTE))
-
+    key, others = matte.key, matte.others
+    matte = matte.values
     for kind, (x0, y0, x1, y1) in _tiles(matte, reach=_HALO):
         fg = _despill(_rgb(photo.crop((x0, y0, x1, y1))), key, others)
         if kind == SUBJECT:
@@ -254,21 +315,60 @@ class LocalProvider(BaseProvider):
 
     async def run(self, job: ProviderJob) -> ProviderImage:
         self.refuse_unready(job)
-        photo, reference = job.photo, job.reference
+        photo, reference, tolerance = job.photo, job.reference, job.key_tolerance
         assert reference is not None  # refuse_unready: background needs the picture
-        data = await run_cpu(lambda: self._composite(photo, reference))
+        data = await run_cpu(lambda: self._composite(photo, reference, tolerance))
         return ProviderImage(data=data, mime="image/jpeg")
 
+    async def preview(self, photo: bytes, reference: bytes, tolerance: int) -> KeyPreview:
+        """What a slot with this tolerance makes of `photo`, composited even when too little
+        of it is keyed (the booth would get a `local_no_screen` failure): the operator sees
+        how far the key reaches while moving the slider."""
+        return await run_cpu(lambda: self._keyed(photo, reference, tolerance))
+
     @staticmethod
-    def _composite(photo_bytes: bytes, reference_bytes: bytes) -> bytes:
+    def _composite(photo_bytes: bytes, reference_bytes: bytes,
+                   tolerance: int = DEFAULT_KEY_TOLERANCE) -> bytes:
+        """The booth's result; ProviderFailed(local_no_screen) when no screen was found."""
+        result = LocalProvider._keyed(photo_bytes, reference_bytes, tolerance, stop_early=True)
+        if not result.screen_found:
+            raise ProviderFailed(NO_SCREEN, no_screen_message(result.edge_share))
+        return result.data
+
+    @staticmethod
+    def _keyed(photo_bytes: bytes, reference_bytes: bytes, tolerance: int, *,
+               stop_early: bool = False) -> KeyPreview:
         photo = load_rgb(photo_bytes)
-        out = FITTED.get(reference_bytes, photo.size)
         has_alpha = photo.mode in ("RGBA", "LA") or "transparency" in photo.info
-        if has_alpha:
+        if has_alpha:  # cut out already (the booth's own background removal): no screen to find
+            out = FITTED.get(reference_bytes, photo.size)
             _alpha_onto(out, photo)
-        else:
-            _key_onto(out, photo, None)
-        return encode(out, keep_alpha=False, quality=92)[0]
+            return KeyPreview(encode(out, keep_alpha=False, quality=92)[0], 1.0, 1.0)
+        matte = _Matte.of(photo, None, tolerance)
+        result = KeyPreview(b"", matte.keyed_share, matte.edge_share)
+        if stop_early and not result.screen_found:  # the booth's failure: no composite
+            return result
+        out = FITTED.get(reference_bytes, photo.size)
+        _key_onto(out, photo, matte)
+        return replace(result, data=encode(out, keep_alpha=False, quality=92)[0])
+
+
+@dataclass(frozen=True)
+class KeyPreview:
+    data: bytes  # JPEG
+    keyed_share: float  # 0..1, the share of the photo keyed out (1.0 for a cut-out PNG)
+    edge_share: float  # 0..1, the same over its edges: what decides screen_found
+
+    @property
+    def screen_found(self) -> bool:
+        """A screen was found: the booth gets this picture, not a local_no_screen failure."""
+        return self.edge_share >= MIN_SCREEN_EDGE_SHARE
+
+
+def no_screen_message(edge_share: float) -> str:
+    return (f"no green or blue screen found in the photo ({edge_share:.0%} of its edges could "
+            f"be keyed, a screen behind the guest fills at least {MIN_SCREEN_EDGE_SHARE:.0%}); "
+            f"check the screen's lighting and framing, or raise the slot's key tolerance")
 
 
 def create(ctx: ProviderContext) -> LocalProvider:

@@ -42,6 +42,77 @@ def green_screen(
     return out.getvalue()
 
 
+def _jpeg(img: Image.Image, *, noise: bool, quality: int = 90) -> bytes:
+    if noise:  # camera-like grain, so keying and JPEG sizes are realistic
+        import numpy as np
+
+        rng = np.random.default_rng(0)
+        arr = np.asarray(img, dtype=np.int16) + rng.integers(-12, 12, (img.height, img.width, 3))
+        img = Image.fromarray(arr.clip(0, 255).astype("uint8"))
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=quality)
+    return out.getvalue()
+
+
+def _guest(draw: ImageDraw.ImageDraw, w: int, h: int, *, scale: float = 1.0,
+           clothes=(60, 60, 140)) -> None:
+    """Head and shoulders, centred, `scale` times the size green_screen's guest has."""
+    cx, half = w / 2, w * 0.09 * scale
+    draw.ellipse((cx - half, h * (0.42 - 0.27 * scale), cx + half, h * 0.42), fill=SKIN)
+    draw.rounded_rectangle((cx - 2.2 * half, h * 0.42, cx + 2.2 * half, h), radius=int(half / 2),
+                           fill=clothes)
+
+
+WALL = (205, 190, 165)  # a beige venue wall: no screen at all
+
+
+def plain_photo(width: int = 1600, height: int = 1067, *, clothes=(60, 60, 140),
+                balloon: bool = False) -> bytes:
+    """A guest before a plain wall (what a booth sends when nobody set the screen up). With
+    `balloon`, a green balloon floats beside them; `clothes=GREEN` dresses them in a green
+    sweater: green things in a photo that is still not a screen."""
+    img = Image.new("RGB", (width, height), WALL)
+    draw = ImageDraw.Draw(img)
+    _guest(draw, width, height, clothes=clothes)
+    if balloon:
+        r = min(width, height) * 0.09
+        cx, cy = width * 0.78, height * 0.3
+        draw.ellipse((cx - r, cy - r * 1.2, cx + r, cy + r * 1.2), fill=GREEN)
+        draw.line((cx, cy + r * 1.2, cx - r * 0.3, height), fill=(90, 90, 90), width=3)
+    return _jpeg(img, noise=True)
+
+
+def beach_snapshot(width: int = 800, height: int = 600) -> bytes:
+    """A holiday snapshot: pale sky, sea, sand, no guest and no screen. Its sky and sea are
+    blue enough for a chroma key at a high tolerance."""
+    img = Image.new("RGB", (width, height), (135, 196, 235))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, int(height * 0.45), width, int(height * 0.62)), fill=(30, 110, 170))
+    draw.rectangle((0, int(height * 0.62), width, height), fill=(232, 205, 150))
+    return _jpeg(img, noise=False, quality=92)
+
+
+def close_up(width: int = 1600, height: int = 1067, *, screen=GREEN) -> bytes:
+    """A tight head-and-shoulders shot before a screen: the least screen a booth frame shows."""
+    img = Image.new("RGB", (width, height), screen)
+    _guest(ImageDraw.Draw(img), width, height, scale=2.2, clothes=(70, 55, 45))
+    return _jpeg(img, noise=True)
+
+
+def unevenly_lit_screen(width: int = 1600, height: int = 1067) -> bytes:
+    """A guest before a green screen lit from the left only: saturated at the left edge, paling
+    to a grey-green at the right (green's lead over red and blue falls from 150 to 12). How
+    much of it is keyed depends on the key's tolerance."""
+    import numpy as np
+
+    lead = np.linspace(150, 12, width)
+    row = np.stack([100 - lead / 3, 100 + lead * 2 / 3, 100 - lead / 3], axis=-1)
+    arr = np.broadcast_to(row, (height, width, 3)).clip(0, 255).astype("uint8")
+    img = Image.fromarray(np.ascontiguousarray(arr))
+    _guest(ImageDraw.Draw(img), width, height)
+    return _jpeg(img, noise=True)
+
+
 def background(width: int = 1200, height: int = 800, color=(30, 60, 160)) -> bytes:
     """A 'beach': blue sky over sand. Saturated blue-free of green so keying is unambiguous."""
     img = Image.new("RGB", (width, height), color)
