@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from functions.deps import Console, CurrentTenant, ReceivedAt
 from functions.errors import JsonErrors
 from shared.apikeys import ApiKey
+from shared.booth_trace import TraceEntry
 from shared.domain import Job, ProviderCounts, reason_code
 from shared.media import StoredImage
 from shared.pipeline import BoothAnswer
@@ -63,6 +64,8 @@ def job_json(job: Job) -> dict[str, Any]:
         "status": job.status,
         "reason": job.reason,
         "detail": job.detail,
+        # A failed job's cause (shared/failure_causes.py), for the UI to say in words.
+        "cause": job.cause or None,
         "created_at": job.created_at,
         "provider_ms": job.provider_ms,
         "total_ms": job.total_ms,
@@ -73,7 +76,14 @@ def job_json(job: Job) -> dict[str, Any]:
 
 
 def _counts(c: ProviderCounts) -> dict[str, Any]:
-    return {"done": c.done, "failed": c.failed, "average_ms": c.average_ms}
+    return {"done": c.done, "failed": c.failed, "average_ms": c.average_ms,
+            "refused": c.refused, "tried": c.tried}
+
+
+def trace_json(entry: TraceEntry) -> dict[str, Any]:
+    return {"at": entry.at, "outcome": entry.outcome, "status": entry.status,
+            "reason": entry.reason, "message": entry.message, "booth": entry.booth,
+            "job_id": entry.job_id, "cause": entry.cause}
 
 
 def _key_json(key: ApiKey) -> dict[str, Any]:
@@ -148,6 +158,14 @@ async def try_slot(
 ) -> Response:
     return _photo(await console.try_slot(tenant.name, provider, index, await file.read(),
                                          received_at=arrived))
+
+
+@router.get("/slots/{provider}/{index}/trace",
+            summary="The slot's latest booth requests, accepted or refused, newest first")
+async def slot_trace(provider: str, index: int, tenant: CurrentTenant, console: Console,
+                     limit: int = 50) -> dict:
+    entries = await console.trace(tenant.name, provider, index, limit=limit)
+    return {"entries": [trace_json(e) for e in entries]}
 
 
 # -- statistics and jobs --------------------------------------------------------------------------

@@ -137,6 +137,10 @@ class ErrorRoute(APIRoute):
         """An unexpected exception; None lets it propagate (the server answers 500)."""
         return None
 
+    async def refused_unread(self, request: Request, exc: e.BoothaiError) -> None:
+        """A middleware refused this request before its body was read (REFUSED): a surface
+        that keeps a trace of its requests records it here (the booth's)."""
+
     def answer(self, request: Request, exc: e.BoothaiError) -> Response:
         """This surface's answer to `exc` (also used for a body refused before routing)."""
         status = self.status(exc)
@@ -159,6 +163,7 @@ class ErrorRoute(APIRoute):
         async def handler(request: Request) -> Response:
             refused = request.scope.get(REFUSED)
             if isinstance(refused, e.BoothaiError):
+                await self.refused_unread(request, refused)
                 return self.answer(request, refused)
             if check_caller is not None:
                 try:

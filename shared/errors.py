@@ -29,7 +29,12 @@ class TooManyAttempts(BoothaiError):
 
 
 class SlotNotReady(BoothaiError):
-    """Disabled or unconfigured slot: the booth should show the original."""
+    """Disabled or unconfigured slot: the booth should show the original. `code` says which
+    (`slot_disabled`, a slot rule's `missing_reference`, …) for the slot's trace."""
+
+    def __init__(self, message: str, code: str = "slot_not_ready") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class InvalidInput(BoothaiError):
