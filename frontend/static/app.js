@@ -1,6 +1,7 @@
 // boothai operator UI. Plain ES module, no build step. Talks only to the admin JSON API
 // (same origin; the browser already sends the Basic Auth credentials it prompted for).
 import { STRINGS, pickLanguage } from "./i18n.js";
+import { attachTrace, causeText } from "./trace.js";
 
 const TYPES = ["face_swap", "background", "prompt"];
 const EDITABLE = ["type", "prompt", "enabled", "fallback_to_original", "fallback_provider", "image_size"];
@@ -173,6 +174,7 @@ class Card {
     this.q = (sel) => this.node.querySelector(sel);
     this.bind();
     this.render();
+    this.trace = attachTrace(this); // the slot's booth requests (trace.js)
   }
 
   get key() { return `${this.saved.provider}/${this.saved.index}`; }
@@ -640,6 +642,8 @@ function renderStats(data) {
     el("td", { class: "num total-done", text: String(p.total.done) }),
     el("td", { class: `num failed ${p.today.failed || p.total.failed ? "has-failed" : ""}`, title: t("failedTitle"), text: `${p.today.failed} / ${p.total.failed}` }),
     el("td", { class: "num avg", text: seconds(p.total.average_ms) }),
+    el("td", { class: "num refused", title: t("refusedTitle"), text: `${p.today.refused} / ${p.total.refused}` }),
+    el("td", { class: "num tried", title: t("triedTitle"), text: `${p.today.tried} / ${p.total.tried}` }),
   )));
 
   const jobs = document.getElementById("jobs");
@@ -665,7 +669,8 @@ function renderStats(data) {
           el("span", { class: "pill", text: t(`source_${job.source}`) })),
         el("div", { class: "muted small" },
           `${when.toLocaleString(state.lang)} · ${typeLabel(job.type)} · ${seconds(job.total_ms)}`),
-        job.reason ? el("div", { class: "job-reason small", text: job.reason }) : null,
+        // A failure's cause in words (trace.js), its code beside it for support.
+        job.reason ? el("div", { class: "job-reason small", text: causeText(job.cause) ? `${causeText(job.cause)} (${job.reason})` : job.reason }) : null,
         // What the provider itself said (Turbotext answers in Russian), as plain text.
         job.detail ? el("div", { class: "job-detail small muted", text: job.detail }) : null));
   }));
