@@ -7,7 +7,8 @@ off or the camera sends 20 MB shots is this list. One entry per request:
 
     at        when it arrived (unix seconds)
     outcome   refused  it never became a job (wrong password, slot off, too large, …)
-              accepted its job is running; then done, or failed (the job's reason and cause)
+              accepted its job is running (written when it runs past a second); then done, or
+              failed (the job's reason and cause)
     status    the HTTP status the booth was answered (200 also for a failed job whose slot
               serves the original)
     reason    a code (`wrong_password`, `slot_disabled`, `too_large`, the job's reason, …)
@@ -53,6 +54,7 @@ log = logging.getLogger("boothai.trace")
 
 TRACE_DAYS = 30
 MAX_LIMIT = 200
+ACCEPTED_AFTER_SECONDS = 1.0
 # DSLR Remote Pro's identification fields (shared/protocols/dslr_remote_pro.md); the others
 # are paths on the booth PC (profile, status), a hash, the shot's time: not identification.
 BOOTH_FIELDS = ("name", "version", "model", "user_id", "id")
@@ -162,6 +164,7 @@ class Shot:
         self._fields: Mapping[str, str] = {}
         self._job: Job | None = None
         self._last: asyncio.Task | None = None
+        self._pending: asyncio.Task | None = None  # the delayed "accepted" write
         self._ended = False
 
     def reads(self, fields: Mapping[str, str]) -> None:
@@ -169,10 +172,19 @@ class Shot:
         self._fields = fields
 
     def accepted(self, job: Job) -> None:
-        """The request became `job` (the pipeline's hook, as the job opens)."""
+        """The request became `job` (the pipeline's hook, as the job opens). The "accepted"
+        entry is written only if the job is still running ACCEPTED_AFTER_SECONDS later: a
+        job that ends sooner costs one write (its end), a slow cloud job shows as running."""
         self._job = job
-        self._write(TraceEntry(self._at, Outcome.ACCEPTED, None, "accepted", "processing",
-                               job_id=job.job_id))
+        entry = TraceEntry(self._at, Outcome.ACCEPTED, None, "accepted", "processing",
+                           job_id=job.job_id)
+
+        async def later() -> None:
+            await asyncio.sleep(ACCEPTED_AFTER_SECONDS)
+            if not self._ended:
+                self._write(entry)
+
+        self._pending = self._trace._spawn(later())
 
     def answered(self, job: Job, *, status: int = 200) -> None:
         """The booth got a photo: the result, or the original for a failed job."""
@@ -207,6 +219,8 @@ class Shot:
         if self._ended:  # one end per request
             return
         self._ended = True
+        if self._pending is not None and not self._pending.done():
+            self._pending.cancel()  # still waiting: the end is the only write
         self._write(entry)
 
     def _write(self, entry: TraceEntry) -> None:

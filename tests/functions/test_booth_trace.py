@@ -9,6 +9,7 @@ its cause (shared/failure_causes.py) on the job and on the trace."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import re
 import time
@@ -297,6 +298,26 @@ def test_turbotext_wrong_key_is_key_rejected(cloud_booth) -> None:  # noqa: F811
     b["turbotext"].api_key = "another-key"
     response = cloud_post(b, photos.green_screen(640, 480))
     _assert_cause(b, ProviderName.TURBOTEXT, response, "key_rejected", "turbotext_http_401")
+
+
+def test_a_slow_job_shows_accepted_with_its_job_while_it_runs(cloud_booth) -> None:  # noqa: F811
+    b = cloud_booth(ProviderName.GEMINI, ProcessingType.PROMPT)
+    b["gemini"].script(Behaviour.slow(3.0))
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        upload = pool.submit(cloud_post, b, photos.green_screen(640, 480))
+        client = _operator(b)
+        deadline = time.monotonic() + 3.0
+        entries: list = []
+        while time.monotonic() < deadline and not entries:
+            entries = client.get("/api/slots/gemini/1/trace").json()["entries"]
+            time.sleep(0.1)
+        assert not upload.done(), "the job ended before it was seen running"
+        assert [(e["outcome"], e["status"]) for e in entries] == [("accepted", None)]
+        job_id = entries[0]["job_id"]
+        response = upload.result()
+    assert response.status_code == 200 and response.headers["x-boothai-job"] == job_id
+    [entry] = trace({"operator": client}, provider="gemini")
+    assert (entry["outcome"], entry["job_id"]) == ("done", job_id)  # the same entry, ended
 
 
 def test_failed_job_with_fallback_is_traced_failed_with_200(cloud_booth) -> None:  # noqa: F811
