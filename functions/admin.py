@@ -12,6 +12,7 @@ from functions.deps import Console, CurrentTenant, ReceivedAt
 from functions.errors import JsonErrors
 from shared import object_keys
 from shared.apikeys import ApiKey
+from shared.booth_trace import TraceEntry
 from shared.domain import Job, ProviderCounts, reason_code
 from shared.images import extension_for
 from shared.media import StoredImage
@@ -70,6 +71,8 @@ def job_json(job: Job) -> dict[str, Any]:
         "status": job.status,
         "reason": job.reason,
         "detail": job.detail,
+        # A failed job's cause (shared/failure_causes.py), for the UI to say in words.
+        "cause": job.cause or None,
         "created_at": job.created_at,
         "provider_ms": job.provider_ms,
         "total_ms": job.total_ms,
@@ -103,7 +106,14 @@ def _attempt_json(attempt: dict) -> dict[str, Any]:
 
 
 def _counts(c: ProviderCounts) -> dict[str, Any]:
-    return {"done": c.done, "failed": c.failed, "average_ms": c.average_ms}
+    return {"done": c.done, "failed": c.failed, "average_ms": c.average_ms,
+            "refused": c.refused, "tried": c.tried}
+
+
+def trace_json(entry: TraceEntry) -> dict[str, Any]:
+    return {"at": entry.at, "outcome": entry.outcome, "status": entry.status,
+            "reason": entry.reason, "message": entry.message, "booth": entry.booth,
+            "job_id": entry.job_id, "cause": entry.cause}
 
 
 def _key_json(key: ApiKey) -> dict[str, Any]:
@@ -209,6 +219,14 @@ def _preview(preview: KeyPreview) -> Response:
     if not preview.screen_found:
         headers["X-Boothai-Problem"] = NO_SCREEN
     return Response(preview.data, media_type="image/jpeg", headers=headers)
+
+
+@router.get("/slots/{provider}/{index}/trace",
+            summary="The slot's latest booth requests, accepted or refused, newest first")
+async def slot_trace(provider: str, index: int, tenant: CurrentTenant, console: Console,
+                     limit: int = 50) -> dict:
+    entries = await console.trace(tenant.name, provider, index, limit=limit)
+    return {"entries": [trace_json(e) for e in entries]}
 
 
 # -- statistics and jobs --------------------------------------------------------------------------

@@ -41,10 +41,12 @@ class _Malformed(Exception):
 
 async def read_booth_form(
     request: Request, *, on_password: Callable[[str], Awaitable[None]] | None = None,
+    into: BoothForm | None = None,
 ) -> BoothForm:
     """The text fields and the `fileToUpload` bytes (the last of each name, as Starlette's
     form would have it). `on_password` is awaited with the `password` field as soon as that
-    part has been read; what it raises (a wrong password) stops the read there.
+    part has been read; what it raises (a wrong password) stops the read there. `into`: the
+    form to fill, so a caller still has the fields read before a refusal (the booth's trace).
 
     UnsupportedMedia when the body is not multipart/form-data; InvalidInput when it is
     malformed or not shaped like a booth's form."""
@@ -55,7 +57,7 @@ async def read_booth_form(
     boundary = params.get(b"boundary")
     if not boundary:
         raise InvalidInput("malformed multipart body: no boundary")
-    reader = _FormReader()
+    reader = _FormReader(into)
     try:
         parser = MultipartParser(boundary, reader.callbacks())
         async for chunk in request.stream():
@@ -74,8 +76,8 @@ async def read_booth_form(
 class _FormReader:
     """python-multipart's callbacks, collecting one booth form."""
 
-    def __init__(self) -> None:
-        self.form = BoothForm()
+    def __init__(self, form: BoothForm | None = None) -> None:
+        self.form = form if form is not None else BoothForm()
         self.password: str | None = None  # the password field, once read, until taken
         self.ended = False
         self._files = self._fields = 0

@@ -29,6 +29,7 @@ from fastapi.routing import APIRoute
 
 from shared import errors as e
 from shared.concurrency import run_cpu
+from shared.failure_causes import cause_of
 
 log = logging.getLogger("boothai.http")
 
@@ -137,6 +138,10 @@ class ErrorRoute(APIRoute):
         """An unexpected exception; None lets it propagate (the server answers 500)."""
         return None
 
+    async def refused_unread(self, request: Request, exc: e.BoothaiError) -> None:
+        """A middleware refused this request before its body was read (REFUSED): a surface
+        that keeps a trace of its requests records it here (the booth's)."""
+
     def answer(self, request: Request, exc: e.BoothaiError) -> Response:
         """This surface's answer to `exc` (also used for a body refused before routing)."""
         status = self.status(exc)
@@ -159,6 +164,7 @@ class ErrorRoute(APIRoute):
         async def handler(request: Request) -> Response:
             refused = request.scope.get(REFUSED)
             if isinstance(refused, e.BoothaiError):
+                await self.refused_unread(request, refused)
                 return self.answer(request, refused)
             if check_caller is not None:
                 try:
@@ -229,6 +235,7 @@ class JsonErrors(ErrorRoute):
             body["field"] = exc.field
         if isinstance(exc, e.ProviderFailed):
             body["reason"] = exc.reason
+            body["cause"] = cause_of(exc.reason)  # what the operator can do about it
         return JSONResponse(body, status_code=status)
 
 

@@ -9,14 +9,27 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from functions.app import create_function_app
-from functions.booth_form import read_booth_form
-from functions.deps import Booth, ClientAddress, ReceivedAt
-from functions.errors import PlainTextErrors
+from functions.booth_form import BoothForm, read_booth_form
+from functions.deps import Booth, ClientAddress, ReceivedAt, get_booth, get_services, received_at
+from functions.errors import PlainTextErrors, status_for
 from functions.lambda_entry import make_handler
 from shared.domain import reason_code
+from shared.errors import BoothaiError
 from shared.usecases.booth import BoothIngest
 
-router = APIRouter(tags=["booth"], route_class=PlainTextErrors)
+
+class BoothErrors(PlainTextErrors):
+    """The booth's plain text, and a body refused before it was read (over the size limit)
+    traced on the link's slot like every other refusal."""
+
+    async def refused_unread(self, request: Request, exc: BoothaiError) -> None:
+        booth = await get_booth(await get_services())
+        await booth.refused_unread(request.path_params.get("slot_token", ""), exc,
+                                   status=self.status(exc),
+                                   received_at=await received_at(request))
+
+
+router = APIRouter(tags=["booth"], route_class=BoothErrors)
 
 _BOOTH_FORM = {
     "requestBody": {
@@ -72,14 +85,25 @@ async def booth_upload(
 ) -> Response:
     # Resolve the link before reading the body: an unknown link costs no upload.
     visit = await booth.open(slot_token, received_at=arrived)
-    # A client that has used up its password failures is refused before the body, too.
-    gate = await booth.admission(visit, client)
-    # The password is checked the moment its field has arrived: a wrong one stops the read
-    # there (when a booth sends it after the photo, the photo is read first, bounded by the
-    # body limit).
-    form = await read_booth_form(request, on_password=gate.check)
-    admitted = await gate.admit(form.fields.get("password", ""))
-    answer = await booth.process(admitted, form.photo)
+    # From here on the request is the slot's: its trace entry shows how it ended, with the
+    # booth's fields as far as they had arrived (shared/booth_trace.py).
+    form = BoothForm()
+    visit.shot.reads(form.fields)
+    try:
+        # A client that has used up its password failures is refused before the body, too.
+        gate = await booth.admission(visit, client)
+        # The password is checked the moment its field has arrived: a wrong one stops the
+        # read there (when a booth sends it after the photo, the photo is read first,
+        # bounded by the body limit).
+        await read_booth_form(request, on_password=gate.check, into=form)
+        admitted = await gate.admit(form.fields.get("password", ""))
+        answer = await booth.process(admitted, form.photo)
+    except BoothaiError as exc:
+        visit.shot.ended_by(exc, status=status_for(exc))  # the booth's route moves none
+        raise
+    except Exception as exc:  # a bug: the booth gets a 500, the operator sees it failed
+        visit.shot.ended_by(exc, status=500)
+        raise
     headers = {"X-Boothai-Job": answer.job.job_id}
     if answer.served_original:
         # Why the original came back, as a code: a header takes Latin-1 only and no line

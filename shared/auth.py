@@ -146,7 +146,7 @@ class Authenticator:
             expected = tenant.upload_password
         except SealedSecretError:
             # Not the booth's mistake and not a guess to count: the operator has to act.
-            raise SlotNotReady(UNREADABLE_UPLOAD_PASSWORD) from None
+            raise SlotNotReady(UNREADABLE_UPLOAD_PASSWORD, code="password_unreadable") from None
         async with self.throttle.attempt("upload", client) as attempt:
             if not hmac.compare_digest(supplied.encode(), expected.encode()):
                 attempt.failed()

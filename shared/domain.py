@@ -185,6 +185,7 @@ class Job:
     status: JobStatus = JobStatus.QUEUED
     reason: str = ""  # a code from reason_code()
     detail: str = ""  # what went wrong in words (the provider's own, maybe Russian): one_line()
+    cause: str = ""  # a failed job's shared.failure_causes.Cause: what the operator can do
     type: ProcessingType | None = None
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
@@ -223,9 +224,15 @@ class Job:
 
 @dataclass
 class ProviderCounts:
+    """Booth photos processed (`done`, `failed`), booth requests refused before they became a
+    job (`refused`: wrong password, slot off, too large, …), and the operator's Try it runs
+    (`tried`), each counted apart: a test run or a refusal is not a guest's photo."""
+
     done: int = 0
     failed: int = 0
     latency_ms_total: int = 0
+    refused: int = 0
+    tried: int = 0
 
     @property
     def average_ms(self) -> int | None:

@@ -42,7 +42,8 @@ class TooManyAttempts(BoothaiError):
 
 
 class SlotNotReady(BoothaiError):
-    """Disabled or unconfigured slot: the booth should show the original."""
+    """Disabled or unconfigured slot: the booth should show the original. `code` says which
+    (`slot_disabled`, a slot rule's `missing_reference`, …) for the slot's trace and the UI."""
 
     code = "slot_not_ready"
 

@@ -20,7 +20,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from shared import object_keys, thumbnails
@@ -48,6 +48,7 @@ from shared.errors import (
     StorageUnavailable,
     UnsupportedMedia,
 )
+from shared.failure_causes import cause_of
 from shared.images import (
     PreparedImage,
     check_complete,
@@ -110,7 +111,10 @@ class BoothPipeline:
         *,
         deadline: BoothDeadline,
         source: JobSource = JobSource.BOOTH,
+        on_job: Callable[[Job], None] | None = None,
     ) -> BoothAnswer:
+        """`on_job` is told of the job as it opens (the booth's trace links the request to
+        it); a request refused before that never becomes a job."""
         # 1. Check the slot can run
         attempts = self._providers_for(slot, check_enabled=source is JobSource.BOOTH)
 
@@ -137,6 +141,8 @@ class BoothPipeline:
         # The job is written once, already running: the original is safe at this point, and
         # a restart that finds it running closes it as failed and trashes the original.
         job.status, job.started_at = JobStatus.RUNNING, time.time()
+        if on_job is not None:
+            on_job(job)
         await self._record_running(job, deadline)
 
         # 4. Run the provider, then the fallback one, under the deadline
@@ -160,12 +166,12 @@ class BoothPipeline:
     def _providers_for(self, slot: Slot, *, check_enabled: bool) -> list[Provider]:
         """The provider, then the slot's fallback provider when it can serve this slot."""
         if check_enabled and not slot.enabled:
-            raise SlotNotReady(f"{slot.title} is disabled")
+            raise SlotNotReady(f"{slot.title} is disabled", code="slot_disabled")
         provider = self.providers.get(slot.provider)
         if provider is None:
             reason = self.providers.unavailable_reason(slot.provider)
             raise SlotNotReady(f"{slot.title}: the {slot.provider} provider is unavailable: "
-                               f"{reason}")
+                               f"{reason}", code="provider_unavailable")
         problem = slot_problem(slot, provider.capabilities, provider.label)
         if problem:
             raise SlotNotReady(problem.message, code=problem.code)
@@ -226,7 +232,8 @@ class BoothPipeline:
                                  "ms": elapsed_ms, "started_at": started_at,
                                  "finished_at": time.time()})
             record_attempt(provider=str(provider.name), outcome=outcome, ms=elapsed_ms)
-            self._spawn(self._count(job.tenant, provider.name, error is None, elapsed_ms))
+            self._spawn(self._count(job.tenant, provider.name, error is None, elapsed_ms,
+                                    tried=job.source is JobSource.TEST))
             if error is None:
                 job.provider_ms = elapsed_ms
                 return result, DeadlineExceeded("")
@@ -292,6 +299,7 @@ class BoothPipeline:
             "deadline" if isinstance(error, DeadlineExceeded) else "error"
         ))
         job.detail = one_line(str(error))
+        job.cause = cause_of(job.reason)
         job.total_ms = deadline.elapsed_ms()
         closing = await self._finish_soon(self._close_failed(job), deadline)
         self._record(job)
@@ -314,9 +322,10 @@ class BoothPipeline:
         if job.result_key and result is not None:
             await thumbnails.make(self.store, job.result_key, result, max_pixels=max_pixels)
 
-    async def _count(self, tenant: str, provider: ProviderName, done: bool, ms: int) -> None:
+    async def _count(self, tenant: str, provider: ProviderName, done: bool, ms: int, *,
+                     tried: bool) -> None:
         await self.repo.count(tenant=tenant, provider=provider, done=done,
-                              latency_ms=ms if done else 0, at=time.time())
+                              latency_ms=ms if done else 0, at=time.time(), tried=tried)
 
     @staticmethod
     def _record(job: Job) -> None:
@@ -333,6 +342,7 @@ class BoothPipeline:
                 await asyncio.shield(write)
         except StorageUnavailable:
             job.status, job.reason, job.finished_at = JobStatus.FAILED, "storage_unavailable", time.time()
+            job.cause = cause_of(job.reason)
 
             async def close_after_write() -> None:
                 await asyncio.wait([write])
@@ -385,6 +395,7 @@ class BoothPipeline:
 
 async def close_failed(job: Job, *, store: ObjectStore, repo: Repository) -> None:
     """Write a failed job, its original moved to trash/ first (restart recovery too)."""
+    job.cause = job.cause or cause_of(job.reason)
     if object_keys.is_original(job.original_key):
         original = job.original_key
         trash_key = object_keys.trash_for(original)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 # Logical table names. Each adapter maps them to physical names with the table prefix.
-TABLES = ("tenants", "slots", "jobs", "stats", "lookups", "throttle")
+TABLES = ("tenants", "slots", "jobs", "stats", "lookups", "throttle", "traces")
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*(/[A-Za-z0-9][A-Za-z0-9._\-]*)*$")
 

@@ -7,6 +7,8 @@ Item layout (pk / sk):
   lookups  "slot#{upload_token}" / "-"            upload link → slot
   jobs     {tenant} / {job_id}                    job ids sort by time
   stats    {tenant} / "day#{YYYY-MM-DD}#{provider}" and "total#{provider}"  atomic counters
+                                                  (done, failed, latency_ms_total, refused, tried)
+  traces   {tenant} / {provider}#{index:02d}#{entry id}  shared/booth_trace.py
 Every call runs the synchronous port in a worker thread.
 """
 
@@ -204,10 +206,23 @@ class Repository:
 
     # -- statistics ------------------------------------------------------------------------------
     async def count(
-        self, *, tenant: str, provider: ProviderName, done: bool, latency_ms: int, at: float
+        self, *, tenant: str, provider: ProviderName, done: bool, latency_ms: int, at: float,
+        tried: bool = False,
     ) -> None:
-        add = {"done": 1, "latency_ms_total": latency_ms} if done else {"failed": 1}
+        """One provider attempt of a booth photo; of a Try it run (`tried`), counted apart:
+        the operator's tests are not guests' photos and do not move the averages."""
+        if tried:
+            add = {"tried": 1}
+        else:
+            add = {"done": 1, "latency_ms_total": latency_ms} if done else {"failed": 1}
+        await self._add_counts(tenant, provider, add, at)
 
+    async def count_refused(self, *, tenant: str, provider: ProviderName, at: float) -> None:
+        """A booth request to this provider's slot refused before it became a job."""
+        await self._add_counts(tenant, provider, {"refused": 1}, at)
+
+    async def _add_counts(self, tenant: str, provider: ProviderName, add: dict[str, int],
+                          at: float) -> None:
         def count_both() -> None:  # one thread hop for both counters
             for sk in (f"day#{utc_day(at)}#{provider}", f"total#{provider}"):
                 self.tables.update("stats", tenant, sk, add=add)
@@ -230,6 +245,8 @@ class Repository:
                 done=int(item.get("done", 0)),
                 failed=int(item.get("failed", 0)),
                 latency_ms_total=int(item.get("latency_ms_total", 0)),
+                refused=int(item.get("refused", 0)),
+                tried=int(item.get("tried", 0)),
             )
             result.setdefault(ProviderName(provider), {})[period] = counts
         return result

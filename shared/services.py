@@ -19,6 +19,7 @@ from functools import cached_property
 from shared.access import Access, scope_store, scope_tables
 from shared.apikeys import ApiKeys
 from shared.auth import Authenticator, hash_password
+from shared.booth_trace import BoothTrace, TraceLog
 from shared.config import Settings
 from shared.domain import Tenant
 from shared.gpu import GpuBackend, build_gpu_backend
@@ -147,8 +148,10 @@ class Services:
     @cached_property
     def booth(self) -> BoothIngest:
         repo = Repository(self._tables_for(BoothIngest.ACCESS, "BoothIngest"), self.box)
+        trace_tables = self._tables_for(BoothTrace.ACCESS, "BoothTrace")
         return BoothIngest(settings=self.settings, repo=repo, auth=self.auth,
-                           pipeline=self.pipeline)
+                           pipeline=self.pipeline,
+                           trace=BoothTrace(trace_tables, Repository(trace_tables)))
 
     @cached_property
     def console(self) -> OperatorConsole:
@@ -159,7 +162,8 @@ class Services:
                       store=self._store_for(access, "OperatorConsole"))
         return OperatorConsole(settings=self.settings, repo=repo, media=media,
                                api_keys=ApiKeys(tables), providers=self.providers,
-                               pipeline=self.pipeline)
+                               pipeline=self.pipeline,
+                               trace=TraceLog(self._tables_for(TraceLog.ACCESS, "TraceLog")))
 
     @cached_property
     def health(self) -> ServiceHealth:
@@ -215,6 +219,8 @@ class Services:
         """Wait for the pipeline's background bookkeeping, if a pipeline was built."""
         if self._built("pipeline"):
             await self.pipeline.drain(timeout=timeout)
+        if self._built("booth"):
+            await self.booth.trace.drain(timeout=timeout)
 
     async def aclose(self) -> None:
         await self.drain()

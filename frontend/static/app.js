@@ -3,6 +3,7 @@
 import { STRINGS, pickLanguage } from "./i18n.js";
 import { initViewer, jobOpener } from "./viewer.js";
 import { initTolerance, ToleranceControl } from "./tolerance.js";
+import { attachTrace, causeText } from "./trace.js";
 
 const TYPES = ["face_swap", "background", "prompt"];
 const EDITABLE = ["name", "type", "prompt", "enabled", "fallback_to_original", "fallback_provider", "image_size", "key_tolerance"];
@@ -41,9 +42,12 @@ function applyStaticTexts(root = document) {
 // server's own sentence, which is more precise; other languages the catalogue's, when it
 // has one.
 function say(err) {
+  // A provider's failure: its cause in words, then what the provider itself said.
+  const cause = err.cause ? causeText(err.cause) : "";
+  if (cause) return `${cause} (${err.message})`;
   if (state.lang === "en" || !err.code) return err.message;
   const table = STRINGS[state.lang] || {};
-  return table[`problem_${err.code}`] || table[`err_${err.code}`] || err.message;
+  return table[`problem_${err.code}`] || table[`err_${err.code}`] || table[`reason_${err.code}`] || err.message;
 }
 
 function setLanguage(lang) {
@@ -63,11 +67,12 @@ function setLanguage(lang) {
 
 // -- API ----------------------------------------------------------------------------------------------
 class ApiError extends Error {
-  constructor(status, detail, field, code) {
+  constructor(status, detail, field, code, cause) {
     super(detail);
     this.status = status;
     this.field = field || null;
     this.code = code || null;
+    this.cause = cause || null;
   }
 }
 
@@ -75,9 +80,11 @@ async function errorFrom(response) {
   let detail = `${response.status} ${response.statusText}`;
   let field = null;
   let code = null;
+  let cause = null;
   try {
     const body = await response.json();
     code = typeof body.code === "string" ? body.code : null;
+    cause = typeof body.cause === "string" ? body.cause : null;
     if (typeof body.detail === "string") {
       detail = body.detail;
       field = body.field || null;
@@ -90,7 +97,7 @@ async function errorFrom(response) {
     }
   } catch { /* not JSON */ }
   if (response.status === 401) showStatus(t("signedOut"), true);
-  return new ApiError(response.status, detail, field, code);
+  return new ApiError(response.status, detail, field, code, cause);
 }
 
 async function api(path, { method = "GET", json, form } = {}) {
@@ -193,6 +200,7 @@ class Card {
     this.q = (sel) => this.node.querySelector(sel);
     this.bind();
     this.render();
+    this.trace = attachTrace(this); // the slot's booth requests (trace.js)
   }
 
   get key() { return `${this.saved.provider}/${this.saved.index}`; }
@@ -699,6 +707,8 @@ function renderStats(data) {
     el("td", { class: "num total-done", text: String(p.total.done) }),
     el("td", { class: `num failed ${p.today.failed || p.total.failed ? "has-failed" : ""}`, title: t("failedTitle"), text: `${p.today.failed} / ${p.total.failed}` }),
     el("td", { class: "num avg", text: seconds(p.total.average_ms) }),
+    el("td", { class: "num refused", title: t("refusedTitle"), text: `${p.today.refused} / ${p.total.refused}` }),
+    el("td", { class: "num tried", title: t("triedTitle"), text: `${p.today.tried} / ${p.total.tried}` }),
   )));
 
   const jobs = document.getElementById("jobs");
@@ -724,7 +734,8 @@ function renderStats(data) {
           el("span", { class: "pill", text: t(`source_${job.source}`) })),
         el("div", { class: "muted small" },
           `${when.toLocaleString(state.lang)} · ${typeLabel(job.type)} · ${seconds(job.total_ms)}`),
-        job.reason ? el("div", { class: "job-reason small", text: job.reason }) : null,
+        // A failure's cause in words (trace.js), its code beside it for support.
+        job.reason ? el("div", { class: "job-reason small", text: causeText(job.cause) ? `${causeText(job.cause)} (${job.reason})` : job.reason }) : null,
         // What the provider itself said (Turbotext answers in Russian), as plain text.
         job.detail ? el("div", { class: "job-detail small muted", text: job.detail }) : null));
   }));

@@ -4,6 +4,8 @@
 // timing (GET /api/jobs/{id}). app.js hands over its helpers once (initViewer) and makes each
 // row's thumbnails a button (jobOpener); a click anywhere on a row opens it too.
 
+import { causeText } from "./trace.js";
+
 let ui = null; // { t, el, api, seconds, typeLabel, lang, providerLabel } from app.js
 let dialog = null;
 let openedFor = null; // the job id whose row's button gets the focus back on close
@@ -90,6 +92,7 @@ function render(job) {
   if (job.status === "failed" || job.reason) {
     parts.push(el("div", { class: "viewer-reason", role: "note" },
       el("strong", { text: `${t("viewerReason")}: ` }),
+      causeText(job.cause) ? el("span", { class: "viewer-cause", text: `${causeText(job.cause)} ` }) : null,
       el("span", { class: "mono", text: job.reason || "—" }),
       // The provider's own words (maybe Russian), as plain text.
       job.detail ? el("p", { class: "viewer-detail", text: job.detail }) : null));

@@ -28,7 +28,7 @@ from shared import images
 from shared.access import Access, Secret
 from shared.concurrency import run_cpu
 from shared.config import Settings
-from shared.domain import ProviderName, Slot
+from shared.domain import ProviderName, Slot, one_line
 from shared.errors import InvalidInput, PayloadTooLarge, ProviderFailed, UnsupportedMedia
 from shared.providers import prompts
 from shared.providers.base import (
@@ -379,13 +379,36 @@ def _enum_name(value: object) -> str:
 
 
 def _api_failure(exc: genai_errors.APIError) -> ProviderFailed:
-    # Only the code and Google's status word go into the message: safe to show, no key.
+    """An HTTP error answer, by what the operator must do about it. Google answers a wrong
+    key with 400 INVALID_ARGUMENT (the same status as a bad request) and says which in an
+    ErrorInfo detail (`API_KEY_INVALID`); a blocked or leaked key is 403 PERMISSION_DENIED.
+    The message carries the status and Google's own words (which never echo the key)."""
     status = exc.status or ""
+    said = f"; Google said: {one_line(exc.message, 200)}" if exc.message else ""
+    if "API_KEY_INVALID" in _error_info_reasons(exc):
+        return ProviderFailed("gemini_key_invalid",
+                              f"Gemini refused the API key as not valid (HTTP {exc.code} "
+                              f"{status}){said}")
+    if exc.code in (401, 403):
+        return ProviderFailed("gemini_permission_denied",
+                              f"Gemini refused the API key (HTTP {exc.code} {status}){said}")
     if exc.code == 429:
-        return ProviderFailed("gemini_rate_limited", "Gemini rate limit reached (HTTP 429)")
+        return ProviderFailed("gemini_rate_limited",
+                              f"Gemini quota or rate limit reached (HTTP 429){said}")
     if exc.code == 503:
         return ProviderFailed("gemini_unavailable", "Gemini is overloaded (HTTP 503)")
-    return ProviderFailed(f"gemini_http_{exc.code}", f"Gemini answered HTTP {exc.code} {status}".strip())
+    if status == "FAILED_PRECONDITION":  # e.g. a region without the free tier, no billing
+        return ProviderFailed("gemini_failed_precondition",
+                              f"Gemini cannot serve this project (HTTP {exc.code} {status}){said}")
+    return ProviderFailed(f"gemini_http_{exc.code}",
+                          f"Gemini answered HTTP {exc.code} {status}".strip() + said)
+
+
+def _error_info_reasons(exc: genai_errors.APIError) -> set[str]:
+    """The `reason`s of the google.rpc.ErrorInfo details of an error answer."""
+    error = exc.details.get("error", exc.details) if isinstance(exc.details, dict) else {}
+    details = error.get("details") if isinstance(error, dict) else None
+    return {str(d.get("reason")) for d in details or () if isinstance(d, dict) and d.get("reason")}
 
 
 def _as_provider_image(data: bytes) -> ProviderImage:

@@ -370,8 +370,27 @@ def check_failure(body: dict[str, Any]) -> None:
     if body.get("success") is not True:
         said = body.get("error") or body.get("message")
         text = one_line(str(said)) if said else ""
-        reason = f"turbotext_error:{text}" if text in KNOWN_ERROR_CODES else "turbotext_error"
+        reason = f"turbotext_error:{text}" if text in KNOWN_ERROR_CODES else _reason_in_words(text)
         raise ProviderFailed(reason, f"Turbotext reported an error: {text or 'no details'}")
+
+
+# Turbotext words its errors in Russian prose, not codes. The ones an operator can act on
+# are named by words they contain (lower case): no money on the account ("Недостаточно
+# средств на балансе"), and a key it does not accept. Anything else stays turbotext_error,
+# its words in the message.
+_ERROR_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("turbotext_no_funds", ("недостаточно средств", "баланс", "пополните")),
+    ("turbotext_key_rejected", ("api ключ", "api-ключ", "ключ api", "неверный ключ",
+                                "неверный токен", "auth_error")),
+)
+
+
+def _reason_in_words(text: str) -> str:
+    lowered = text.lower()
+    for reason, words in _ERROR_WORDS:
+        if any(word in lowered for word in words):
+            return reason
+    return "turbotext_error"
 
 
 def result_link(body: dict[str, Any], base: str) -> str:

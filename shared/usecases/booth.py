@@ -12,19 +12,24 @@ is taken in:
     admitted = await gate.admit(password)
     answer = await booth.process(admitted, photo)              # the pipeline
 
-The booth window is computed once, in `open`, and every later step runs inside it.
+The booth window is computed once, in `open`, and every later step runs inside it. From
+`open` on, the visit carries its slot's trace entry (`visit.shot`, shared/booth_trace.py):
+the function tells it how the request ended (`ended_by(exc, status=…)`), `process` that
+it became a job and how that ended. A link `open` does not know is not traced (no slot).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from shared.access import Access, Level, Secret, union
 from shared.auth import Authenticator
+from shared.booth_trace import BoothTrace, Shot
 from shared.config import Settings
 from shared.deadline import BoothDeadline
 from shared.domain import JobSource, Slot, Tenant
-from shared.errors import InvalidInput, NotFound
+from shared.errors import BoothaiError, InvalidInput, NotFound
 from shared.pipeline import BoothAnswer, BoothPipeline
 from shared.repository import Repository
 
@@ -34,6 +39,7 @@ class BoothVisit:
     slot: Slot
     tenant: Tenant
     deadline: BoothDeadline
+    shot: Shot  # this request's entry in the slot's trace
 
 
 @dataclass(frozen=True)
@@ -73,14 +79,15 @@ class BoothIngest:
 
     @classmethod
     def access(cls) -> Access:
-        return union(cls.ACCESS, Authenticator.ACCESS, BoothPipeline.access())
+        return union(cls.ACCESS, Authenticator.ACCESS, BoothPipeline.access(), BoothTrace.ACCESS)
 
     def __init__(self, *, settings: Settings, repo: Repository, auth: Authenticator,
-                 pipeline: BoothPipeline) -> None:
+                 pipeline: BoothPipeline, trace: BoothTrace) -> None:
         self.settings = settings
         self.repo = repo
         self.auth = auth
         self.pipeline = pipeline
+        self.trace = trace
 
     async def open(self, token: str, *, received_at: float) -> BoothVisit:
         """The slot behind an upload link; NotFound for an unknown one."""
@@ -90,7 +97,18 @@ class BoothIngest:
         if found is None:
             raise NotFound("unknown upload link")
         slot, tenant = found
-        return BoothVisit(slot=slot, tenant=tenant, deadline=deadline)
+        return BoothVisit(slot=slot, tenant=tenant, deadline=deadline,
+                          shot=self.trace.shot(slot, at=time.time()))
+
+    async def refused_unread(self, token: str, exc: BoothaiError, *, status: int,
+                             received_at: float) -> None:
+        """Trace a request refused before its body was read (a body over the limit), when
+        its link is known. Best effort: the refusal is answered whatever happens here."""
+        try:
+            visit = await self.open(token, received_at=received_at)
+        except BoothaiError:  # unknown link, or the lookup failed: the log has the request
+            return
+        visit.shot.ended_by(exc, status=status)
 
     async def admission(self, visit: BoothVisit, client: str) -> Gate:
         """The visit's password gate; TooManyAttempts at once for a client that has used up
@@ -108,5 +126,7 @@ class BoothIngest:
         if photo is None:
             raise InvalidInput("the form has no fileToUpload file", field="fileToUpload")
         visit = admitted.visit
-        return await self.pipeline.process(visit.slot, photo, deadline=visit.deadline,
-                                           source=JobSource.BOOTH)
+        answer = await self.pipeline.process(visit.slot, photo, deadline=visit.deadline,
+                                             source=JobSource.BOOTH, on_job=visit.shot.accepted)
+        visit.shot.answered(answer.job)
+        return answer

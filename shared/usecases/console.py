@@ -18,6 +18,8 @@ from shared import object_keys
 from shared.access import Access, Level, Secret, union
 from shared.apikeys import ApiKey, ApiKeys
 from shared.auth import UNREADABLE_UPLOAD_PASSWORD, Authenticator
+from shared.booth_trace import MAX_LIMIT as MAX_TRACE_LIMIT
+from shared.booth_trace import TraceEntry, TraceLog
 from shared.concurrency import run_cpu
 from shared.config import Settings
 from shared.deadline import BoothDeadline
@@ -156,11 +158,12 @@ class OperatorConsole:
 
     @classmethod
     def access(cls) -> Access:
-        # Try it runs the booth pipeline on the slot's provider.
-        return union(cls.ACCESS, Authenticator.ACCESS, BoothPipeline.access())
+        # Try it runs the booth pipeline on the slot's provider; the booth's trace is read
+        # per slot.
+        return union(cls.ACCESS, Authenticator.ACCESS, BoothPipeline.access(), TraceLog.ACCESS)
 
     def __init__(self, *, settings: Settings, repo: Repository, media: Media, api_keys: ApiKeys,
-                 providers: ProviderRegistry, pipeline: BoothPipeline) -> None:
+                 providers: ProviderRegistry, pipeline: BoothPipeline, trace: TraceLog) -> None:
         self.settings = settings
         self.repo = repo
         self.media = media
@@ -170,6 +173,7 @@ class OperatorConsole:
         self.previews = RequestBudget(
             repo.tables, scope="key-preview", limit=settings.key_previews_per_minute,
             message="too many previews in a minute; wait a moment and move the slider again")
+        self.trace_log = trace
 
     # -- tabs and slots -----------------------------------------------------------------------
     def tab(self, name: ProviderName) -> Tab:
@@ -338,6 +342,13 @@ class OperatorConsole:
                                                        max_pixels=max_pixels))
         background = await self.media.read(slot.reference_key)
         return await local.preview(prepared.data, background.data, tolerance)
+    # -- the booth's trace ------------------------------------------------------------------------
+    async def trace(self, tenant: str, provider: str, index: int, *,
+                    limit: int = 50) -> list[TraceEntry]:
+        """The slot's latest booth requests, newest first (shared/booth_trace.py)."""
+        if not 1 <= limit <= MAX_TRACE_LIMIT:
+            raise InvalidInput(f"limit is 1 to {MAX_TRACE_LIMIT}", field="limit")
+        return await self.trace_log.recent(await self.slot(tenant, provider, index), limit)
 
     # -- statistics and jobs ------------------------------------------------------------------------
     async def stats(self, tenant: Tenant, *, recent: int = 50) -> ConsoleStats:

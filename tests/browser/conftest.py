@@ -63,7 +63,13 @@ class Service:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def service(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Service]:
+    # A module may point the service at its own fakes: a module-scoped `service_env` fixture
+    # (extra environment variables, e.g. BOOTHAI_GEMINI_BASE_URL).
+    try:
+        extra_env = request.getfixturevalue("service_env")
+    except pytest.FixtureLookupError:
+        extra_env = {}
     data_dir = tmp_path_factory.mktemp("boothai-browser")
     port = _free_port()
     env = {k: v for k, v in os.environ.items()
@@ -75,7 +81,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
                BOOTHAI_AUTH_FAILURES_ALLOWED="1000", BOOTHAI_GPU_BACKEND="off",
                BOOTHAI_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
                GEMINI_API_KEY="browser-test-gemini-key", TURBOTEXT_API_KEY="browser-test-turbotext-key",
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", **extra_env)
     log = (data_dir / "server.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "functions.cli", "serve", "--port", str(port), "--log-level", "warning",

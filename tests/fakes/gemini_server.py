@@ -8,6 +8,9 @@ and answered by the next scripted behaviour, or by a plain success when the scri
     fake.script(Behaviour.status(503), Behaviour.ok(text_before="Here you go"))
 
 What it checks the way the real API does, before any scripted behaviour:
+- the API key: a wrong one is HTTP 400 INVALID_ARGUMENT "API key not valid. Please pass a
+  valid API key." with an ErrorInfo detail whose reason is API_KEY_INVALID (what
+  generativelanguage.googleapis.com answers; not 401 or 403);
 - the model exists (404 NOT_FOUND otherwise, with Google's wording);
 - `imageConfig.aspectRatio` is one the model supports, and `imageConfig.imageSize` is only
   sent to a model that takes it, with a value it takes ("1K", "2K", "4K"; an uppercase K —
@@ -81,7 +84,7 @@ MODELS: dict[str, ModelSpec] = {
 
 @dataclass
 class Behaviour:
-    # ok | status | blocked | finish | text_only | hang | stall_body | cut_body
+    # ok | status | quota | denied | blocked | finish | text_only | hang | stall_body | cut_body
     kind: str = "ok"
     latency: float = 0.0
     status: int = 200
@@ -103,6 +106,17 @@ class Behaviour:
     @classmethod
     def error(cls, status: int, latency: float = 0.0) -> Behaviour:
         return cls(kind="status", status=status, latency=latency)
+
+    @classmethod
+    def quota(cls) -> Behaviour:
+        """429 RESOURCE_EXHAUSTED as the free tier or a spent quota answers it: Google's
+        words, a QuotaFailure and a RetryInfo detail."""
+        return cls(kind="quota", status=429)
+
+    @classmethod
+    def denied(cls) -> Behaviour:
+        """403 PERMISSION_DENIED, as for a key Google has blocked (reported as leaked)."""
+        return cls(kind="denied", status=403)
 
     @classmethod
     def blocked(cls, reason: str = "PROHIBITED_CONTENT", message: str | None = None) -> Behaviour:
@@ -203,7 +217,12 @@ class FakeGemini:
             return _error(404, f"unknown method {version}/{action}")
         if request.headers.get("x-goog-api-key") != self.api_key:
             self.unauthorized += 1
-            return _error(403, "API key not valid. Please pass a valid API key.")
+            return _error(400, "API key not valid. Please pass a valid API key.", details=[
+                {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+                 "domain": "googleapis.com",
+                 "metadata": {"service": "generativelanguage.googleapis.com"}},
+                {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US",
+                 "message": "API key not valid. Please pass a valid API key."}])
 
         raw = await request.body()
         body = json.loads(raw)
@@ -292,16 +311,41 @@ async def _hang(request: Request) -> None:
         await asyncio.sleep(0.1)
 
 
-def _error(code: int, message: str) -> JSONResponse:
+def _error(code: int, message: str, details: list[dict] | None = None) -> JSONResponse:
     status = _STATUS_WORDS.get(code, "UNKNOWN")
-    return JSONResponse({"error": {"code": code, "message": message, "status": status}},
-                        status_code=code)
+    error: dict = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = details
+    return JSONResponse({"error": error}, status_code=code)
+
+
+QUOTA_MESSAGE = ("You exceeded your current quota, please check your plan and billing details. "
+                 "For more information on this error, head to: "
+                 "https://ai.google.dev/gemini-api/docs/rate-limits.")
+LEAKED_MESSAGE = "Your API key was reported as leaked. Please use another API key."
+
+
+def _quota_error() -> JSONResponse:
+    return _error(429, QUOTA_MESSAGE, details=[
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [
+            {"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+             "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+             "quotaDimensions": {"location": "global", "model": "gemini-2.5-flash-image"},
+             "quotaValue": "0"}]},
+        {"@type": "type.googleapis.com/google.rpc.Help", "links": [
+            {"description": "Learn more about Gemini API quotas",
+             "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1s"}])
 
 
 def _answer(behaviour: Behaviour, record: RecordedRequest, spec: ModelSpec,
             model: str) -> JSONResponse:
     if behaviour.kind == "status":
         return _error(behaviour.status, "scripted failure")
+    if behaviour.kind == "quota":
+        return _quota_error()
+    if behaviour.kind == "denied":
+        return _error(403, LEAKED_MESSAGE)
     return JSONResponse(_answer_body(behaviour, record, spec, model))
 
 

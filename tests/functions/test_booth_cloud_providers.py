@@ -241,13 +241,16 @@ def _no_raw_line_breaks(caplog) -> None:
         assert "\r" not in line and "\nX-Injected" not in line, line
 
 
-@pytest.mark.parametrize(("script", "shown"), [
-    (TBehaviour(error="Недостаточно средств"), "Недостаточно средств"),
-    (TBehaviour(create_error="Недостаточно средств"), "Недостаточно средств"),
-    (TBehaviour(error="Ошибка\r\nX-Injected: 1"), "Ошибка X-Injected: 1"),
-    (TBehaviour(error="Out of credit\r\nX-Injected: 1"), "Out of credit X-Injected: 1"),
+@pytest.mark.parametrize(("script", "shown", "reason"), [
+    (TBehaviour(error="Недостаточно средств"), "Недостаточно средств", "turbotext_no_funds"),
+    (TBehaviour(create_error="Недостаточно средств"), "Недостаточно средств",
+     "turbotext_no_funds"),
+    (TBehaviour(error="Ошибка\r\nX-Injected: 1"), "Ошибка X-Injected: 1", "turbotext_error"),
+    (TBehaviour(error="Out of credit\r\nX-Injected: 1"), "Out of credit X-Injected: 1",
+     "turbotext_error"),
 ])
-def test_provider_error_text_with_fallback_serves_the_original(booth, caplog, script, shown):
+def test_provider_error_text_with_fallback_serves_the_original(booth, caplog, script, shown,
+                                                               reason):
     """The original goes back with an ASCII reason header, never a 500; the operator reads
     Turbotext's own words in the jobs list; no log line carries its raw line breaks."""
     caplog.set_level(logging.DEBUG)
@@ -257,11 +260,11 @@ def test_provider_error_text_with_fallback_serves_the_original(booth, caplog, sc
     response = post_photo(b, guest)
     assert response.status_code == 200, response.text
     assert response.content == guest
-    assert response.headers["x-boothai-original"] == "turbotext_error"
+    assert response.headers["x-boothai-original"] == reason
     assert "x-injected" not in response.headers
     settled_job(b["services"])
     job = _operator_job(b, response.headers["x-boothai-job"])
-    assert job["status"] == "failed" and job["reason"] == "turbotext_error"
+    assert job["status"] == "failed" and job["reason"] == reason
     assert shown in job["detail"] and "\r" not in job["detail"] and "\n" not in job["detail"]
     _no_raw_line_breaks(caplog)
 
@@ -301,7 +304,7 @@ def test_provider_error_text_without_fallback_is_a_502_naming_it(booth, caplog):
     assert "Недостаточно средств X-Injected: 1" in response.text
     assert "x-injected" not in response.headers
     job = settled_job(b["services"])
-    assert job.reason == "turbotext_error" and "Недостаточно средств" in job.detail
+    assert job.reason == "turbotext_no_funds" and "Недостаточно средств" in job.detail
     _no_raw_line_breaks(caplog)
 
 

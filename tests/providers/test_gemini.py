@@ -323,7 +323,10 @@ async def test_wrong_key_is_an_http_error_and_key_never_leaks(gemini_fake, photo
             await provider.run(make_job(photo))
     finally:
         await provider.aclose()
-    assert err.value.reason == "gemini_http_403"
+    # Google answers a wrong key with 400 INVALID_ARGUMENT + ErrorInfo API_KEY_INVALID: named
+    # apart from a bad request (gemini_http_400), so the operator is told to fix the key.
+    assert err.value.reason == "gemini_key_invalid"
+    assert "API key not valid" in str(err.value)
     assert "sk-secret-wrong" not in str(err.value)
     assert "sk-secret-wrong" not in caplog.text
     assert fake.unauthorized == 1

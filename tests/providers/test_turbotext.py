@@ -269,8 +269,10 @@ async def test_russian_error_text_is_the_message_and_the_reason_a_code(
     fake.script(script)
     with pytest.raises(ProviderFailed) as err:
         await polling.run(_job(photo))
-    assert err.value.reason == "turbotext_error"  # stable ASCII: it reaches headers and stats
-    assert "Недостаточно средств" in str(err.value)  # the operator reads the provider's words
+    # Named by its words (no money on the account), as stable ASCII: it reaches headers
+    # and stats; the operator reads the provider's own words in the message.
+    assert err.value.reason == "turbotext_no_funds"
+    assert "Недостаточно средств" in str(err.value)
 
 
 async def test_error_text_with_line_breaks_is_one_bounded_line(
