@@ -6,10 +6,14 @@ import re
 import secrets
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.provider_keys import OwnKey
 
 SLOTS_PER_PROVIDER = 20
 
@@ -74,11 +78,14 @@ class Tenant:
 
     def __init__(self, name: str, password_hash: str,
                  upload_password: str | Callable[[], str],
-                 created_at: float | None = None) -> None:
+                 created_at: float | None = None,
+                 own_keys: Mapping[ProviderName, OwnKey] | None = None) -> None:
         self.name = name
         self.password_hash = password_hash
         self._upload_password = upload_password
         self.created_at = time.time() if created_at is None else created_at
+        # The account's own provider keys (shared/provider_keys.py), sealed until called on.
+        self.own_keys: Mapping[ProviderName, OwnKey] = own_keys or {}
 
     @property
     def upload_password(self) -> str:

@@ -66,8 +66,9 @@ class Gate:
 
 
 class BoothIngest:
-    # The link → slot lookup and the slot's account; the account's upload password is
-    # sealed with a key derived from the signing key (shared/secret_box.py).
+    # The link → slot lookup and the slot's account; the account's upload password and its
+    # own provider keys are sealed with a key derived from the signing key
+    # (shared/secret_box.py).
     ACCESS = Access(tables={"lookups": Level.READ, "slots": Level.READ, "tenants": Level.READ},
                     secrets=frozenset({Secret.SIGNING_KEY}))
 
@@ -109,4 +110,5 @@ class BoothIngest:
             raise InvalidInput("the form has no fileToUpload file", field="fileToUpload")
         visit = admitted.visit
         return await self.pipeline.process(visit.slot, photo, deadline=visit.deadline,
-                                           source=JobSource.BOOTH)
+                                           source=JobSource.BOOTH,
+                                           own_keys=visit.tenant.own_keys)

@@ -8,6 +8,13 @@ and answered by the next scripted behaviour, or by a plain success when the scri
     fake.script(Behaviour.status(503), Behaviour.ok(text_before="Here you go"))
 
 What it checks the way the real API does, before any scripted behaviour:
+- the `x-goog-api-key` header holds a key it knows (`accept(...)` adds more than the first);
+  any other is answered as Google does: HTTP 400 INVALID_ARGUMENT, "API key not valid.
+  Please pass a valid API key.", with an ErrorInfo detail of reason API_KEY_INVALID; a key
+  in `exhausted` gets 429 RESOURCE_EXHAUSTED with Google's quota wording. Every call's key is
+  recorded (`keys_seen`), so tests can tell whose key reached the provider;
+- `GET /{v1,v1beta}/models` lists the models in pages (`pageSize`, default 50, at most
+  1000; `nextPageToken` while more remain), in the shape the real API answers;
 - the model exists (404 NOT_FOUND otherwise, with Google's wording);
 - `imageConfig.aspectRatio` is one the model supports, and `imageConfig.imageSize` is only
   sent to a model that takes it, with a value it takes ("1K", "2K", "4K"; an uppercase K —
@@ -59,6 +66,11 @@ _GEMINI_3_1K = {
 _GEMINI_31_EXTRA_1K = {"1:4": (512, 2048), "4:1": (2048, 512), "1:8": (384, 3072),
                        "8:1": (3072, 384)}
 _SCALE = {"512": 0.5, "1K": 1, "2K": 2, "4K": 4}
+
+INVALID_KEY_MESSAGE = "API key not valid. Please pass a valid API key."
+QUOTA_MESSAGE = ("You exceeded your current quota, please check your plan and billing details. "
+                 "For more information on this error, head to: "
+                 "https://ai.google.dev/gemini-api/docs/rate-limits.")
 
 
 @dataclass(frozen=True)
@@ -180,13 +192,58 @@ class RecordedRequest:
 class FakeGemini:
     def __init__(self, api_key: str = "test-gemini-key") -> None:
         self.api_key = api_key
+        self.keys: set[str] = {api_key}
+        self.exhausted: set[str] = set()  # keys whose project is out of quota (429)
         self.requests: list[RecordedRequest] = []
+        self.keys_seen: list[tuple[str, str | None]] = []  # (call, key) for every call
+        self.list_calls: list[dict[str, str]] = []  # query of each accepted models.list
         self.unauthorized = 0
         self._script: deque[Behaviour] = deque()
         self._lock = threading.Lock()
-        self.app = Starlette(
-            routes=[Route("/{version}/models/{target}", self._handle, methods=["POST"])]
-        )
+        self.app = Starlette(routes=[
+            Route("/{version}/models", self._list_models, methods=["GET"]),
+            Route("/{version}/models/{target}", self._handle, methods=["POST"]),
+        ])
+
+    def accept(self, *keys: str) -> None:
+        """More keys this fake takes (other accounts' own keys)."""
+        self.keys.update(keys)
+
+    def keys_used(self, call: str = "generateContent") -> list[str | None]:
+        return [key for name, key in self.keys_seen if name == call]
+
+    def _refuse_key(self, call: str, request: Request) -> Response | None:
+        key = request.headers.get("x-goog-api-key")
+        self.keys_seen.append((call, key))
+        if key not in self.keys:
+            self.unauthorized += 1
+            return _invalid_key()
+        if key in self.exhausted:
+            return _quota_exceeded()
+        return None
+
+    async def _list_models(self, request: Request) -> Response:
+        version = request.path_params["version"]
+        if version not in ("v1", "v1beta"):
+            return _error(404, f"unknown API version {version}")
+        refused = self._refuse_key("models.list", request)
+        if refused is not None:
+            return refused
+        query = dict(request.query_params)
+        try:
+            size = min(1000, int(query.get("pageSize") or 50))
+            start = int(query.get("pageToken") or 0)
+        except ValueError:
+            return _error(400, "Invalid value for pageSize or pageToken")
+        if size < 0:
+            return _error(400, "page_size must be positive")
+        self.list_calls.append(query)
+        names = sorted(MODELS)
+        page = names[start:start + (size or 50)]
+        body: dict = {"models": [_model_resource(name) for name in page]}
+        if start + len(page) < len(names):
+            body["nextPageToken"] = str(start + len(page))
+        return JSONResponse(body)
 
     def script(self, *behaviours: Behaviour) -> None:
         with self._lock:
@@ -201,9 +258,9 @@ class FakeGemini:
         model, _, action = request.path_params["target"].partition(":")
         if version not in ("v1", "v1beta") or action != "generateContent":
             return _error(404, f"unknown method {version}/{action}")
-        if request.headers.get("x-goog-api-key") != self.api_key:
-            self.unauthorized += 1
-            return _error(403, "API key not valid. Please pass a valid API key.")
+        refused = self._refuse_key("generateContent", request)
+        if refused is not None:
+            return refused
 
         raw = await request.body()
         body = json.loads(raw)
@@ -290,6 +347,41 @@ async def _hang(request: Request) -> None:
         if await request.is_disconnected():
             return
         await asyncio.sleep(0.1)
+
+
+def _model_resource(name: str) -> dict:
+    """One entry of models.list, with the fields the real resource carries."""
+    return {"name": f"models/{name}", "version": "2.0", "displayName": name,
+            "description": f"{name} (fake)", "inputTokenLimit": 32768,
+            "outputTokenLimit": 32768,
+            "supportedGenerationMethods": ["generateContent", "countTokens"],
+            "temperature": 1, "topP": 0.95, "maxTemperature": 2}
+
+
+def _invalid_key() -> JSONResponse:
+    """What generativelanguage.googleapis.com answers a key it does not know."""
+    return JSONResponse({"error": {
+        "code": 400, "message": INVALID_KEY_MESSAGE, "status": "INVALID_ARGUMENT",
+        "details": [
+            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+             "domain": "googleapis.com",
+             "metadata": {"service": "generativelanguage.googleapis.com"}},
+            {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US",
+             "message": INVALID_KEY_MESSAGE},
+        ]}}, status_code=400)
+
+
+def _quota_exceeded() -> JSONResponse:
+    return JSONResponse({"error": {
+        "code": 429, "message": QUOTA_MESSAGE, "status": "RESOURCE_EXHAUSTED",
+        "details": [
+            {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [
+                {"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                 "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]},
+            {"@type": "type.googleapis.com/google.rpc.Help", "links": [
+                {"description": "Learn more about Gemini API quotas",
+                 "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
+        ]}}, status_code=429)
 
 
 def _error(code: int, message: str) -> JSONResponse:
