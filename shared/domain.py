@@ -10,10 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from shared.provider_keys import OwnKey
+from pydantic import SecretStr
 
 SLOTS_PER_PROVIDER = 20
 
@@ -63,6 +61,19 @@ def new_upload_password() -> str:
     # Typed by hand into the booth's settings dialog, so: short, no look-alike characters.
     alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
     return "".join(secrets.choice(alphabet) for _ in range(12))
+
+
+@dataclass(frozen=True)
+class OwnKey:
+    """An account's own key for one provider (shared/provider_keys.py): shown as `last4`,
+    opened only to call out."""
+
+    last4: str
+    updated_at: float
+    _open: Callable[[], str] = field(repr=False, compare=False)
+
+    def reveal(self) -> SecretStr:
+        return SecretStr(self._open())
 
 
 @dataclass(init=False, repr=False)

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import SecretStr
 
 from shared.config import Settings
-from shared.domain import ProviderName
+from shared.domain import OwnKey, ProviderName
 from shared.errors import InvalidInput
 
 # A Gemini key is 39 characters, a Turbotext key a few dozen; anything past this is a paste
@@ -89,18 +89,6 @@ def check_key_text(value: str) -> str:
 def digest(key: str) -> str:
     """A name for a key that reveals nothing of it (client caches are keyed by it)."""
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class OwnKey:
-    """An account's key for one provider: shown as `last4`, opened only to call out."""
-
-    last4: str
-    updated_at: float
-    _open: Callable[[], str] = field(repr=False, compare=False)
-
-    def reveal(self) -> SecretStr:
-        return SecretStr(self._open())
 
 
 @dataclass(frozen=True)

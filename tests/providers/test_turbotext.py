@@ -22,7 +22,7 @@ from functions.deps import get_webhooks
 from functions.webhooks import router as webhooks_router
 from shared.config import Settings
 from shared.domain import ProcessingType, ProviderName, Slot
-from shared.errors import InvalidInput, ProviderFailed
+from shared.errors import ProviderFailed
 from shared.gpu.off import OffGpuBackend
 from shared.job_signals import JobSignals
 from shared.providers import ProviderContext
