@@ -96,8 +96,10 @@ class Tab:
 
     @property
     def editable(self) -> bool:
-        """Its slots can be prepared: the provider is built, whatever else is missing."""
-        return self.unavailable_code != "unavailable"
+        """The UI lets the operator prepare its slots: usable, or lacking only the account's
+        key (the operator can add it). A deployment's setup problem (no GPU backend) keeps
+        the cards read-only in the UI; the API saves slots in any state either way."""
+        return self.unavailable_code in (None, "no_key")
 
 
 @dataclass(frozen=True)

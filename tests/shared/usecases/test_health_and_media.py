@@ -62,7 +62,7 @@ async def test_every_report_of_a_provider_agrees_when_the_gpu_is_off(tmp_path):
         await services.create_tenant("acme", "operator-pass-1")
         for name in (ProviderName.QWEN, ProviderName.DEEPSEEK):
             tab = services.console.tab(name)
-            assert not tab.available and tab.editable and tab.unavailable_code == "setup"
+            assert not tab.available and not tab.editable and tab.unavailable_code == "setup"
             assert report.providers[str(name)] == f"unavailable: {tab.unavailable_reason}"
             slot = await services.console.save_slot("acme", str(name), 1,
                                                     SlotSettings(type="prompt", prompt="a hat"))
