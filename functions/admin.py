@@ -17,6 +17,7 @@ from shared.domain import Job, ProviderCounts, reason_code
 from shared.images import extension_for
 from shared.media import StoredImage
 from shared.pipeline import BoothAnswer
+from shared.provider_keys import MAX_KEY_CHARS, KeyCheck, KeyInEffect
 from shared.providers.local import NO_SCREEN, KeyPreview
 from shared.slot_rules import as_data
 from shared.usecases.console import SlotSettings, SlotView, Tab
@@ -48,7 +49,8 @@ def slot_json(view: SlotView) -> dict[str, Any]:
         "reference_url": f"{api}/reference" if slot.reference_key else None,
         "upload_url": view.upload_url,
         "problem": problem.message if problem else None,
-        "problem_code": problem.code if problem else None,  # the UI words it (i18n.js)
+        # What kind of problem: the UI words "no_key" itself (with the tab's key bar above).
+        "problem_code": problem.code if problem else None,
         "updated_at": slot.updated_at,
     }
 
@@ -56,7 +58,10 @@ def slot_json(view: SlotView) -> dict[str, Any]:
 def tab_json(tab: Tab) -> dict[str, Any]:
     return {"provider": tab.provider, "label": tab.label, "types": sorted(tab.capabilities),
             "requirements": as_data(tab.capabilities), "types_note": tab.types_note,
-            "available": tab.available, "unavailable_reason": tab.unavailable_reason}
+            "available": tab.available, "unavailable_reason": tab.unavailable_reason,
+            # "no_key" / "setup" / "unavailable"; a tab that is not available may still be
+            # editable: its slots are prepared ahead and run once the key is there.
+            "unavailable_code": tab.unavailable_code, "editable": tab.editable}
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -146,7 +151,7 @@ def _base(request: Request) -> str:
 # -- slots ----------------------------------------------------------------------------------------
 @router.get("/slots", summary="Every tab with its 20 slots and their upload links")
 async def list_slots(tenant: CurrentTenant, console: Console, request: Request) -> dict:
-    tabs = await console.tabs(tenant.name, _base(request))
+    tabs = await console.tabs(tenant.name, _base(request), own_keys=tenant.own_keys)
     links = console.link_base(_base(request))
     return {"tenant": tenant.name,
             "links": {"base": links.url, "source": links.source, "warning": links.warning},
@@ -157,7 +162,7 @@ async def list_slots(tenant: CurrentTenant, console: Console, request: Request) 
 async def save_slot(provider: str, index: int, settings: SlotSettings, tenant: CurrentTenant,
                     console: Console, request: Request) -> dict:
     slot = await console.save_slot(tenant.name, provider, index, settings)
-    return slot_json(console.view(slot, _base(request)))
+    return slot_json(console.view(slot, _base(request), tenant.own_keys))
 
 
 @router.put("/slots/{provider}/{index}/reference", summary="Upload the slot's reference image")
@@ -166,14 +171,14 @@ async def put_reference(
     file: Annotated[UploadFile, File(description="JPEG or PNG")],
 ) -> dict:
     slot = await console.set_reference(tenant.name, provider, index, await file.read())
-    return slot_json(console.view(slot, _base(request)))
+    return slot_json(console.view(slot, _base(request), tenant.own_keys))
 
 
 @router.delete("/slots/{provider}/{index}/reference", summary="Remove the slot's reference image")
 async def delete_reference(provider: str, index: int, tenant: CurrentTenant, console: Console,
                            request: Request) -> dict:
     slot = await console.remove_reference(tenant.name, provider, index)
-    return slot_json(console.view(slot, _base(request)))
+    return slot_json(console.view(slot, _base(request), tenant.own_keys))
 
 
 @router.get("/slots/{provider}/{index}/reference", summary="The slot's reference image",
@@ -194,7 +199,7 @@ async def try_slot(
     file: Annotated[UploadFile, File(description="a guest photo")],
 ) -> Response:
     return _photo(await console.try_slot(tenant.name, provider, index, await file.read(),
-                                         received_at=arrived))
+                                         received_at=arrived, own_keys=tenant.own_keys))
 
 
 @router.post(
@@ -284,3 +289,44 @@ async def create_api_key(body: ApiKeyCreate, tenant: CurrentTenant, console: Con
 async def revoke_api_key(key_id: str, tenant: CurrentTenant, console: Console) -> Response:
     await console.revoke_api_key(tenant.name, key_id)
     return Response(status_code=204)
+
+
+# -- the account's own provider keys (Gemini, Turbotext) ----------------------------------------
+# Under /api/provider-keys: /api/keys already names the API keys of the two APIs above.
+def provider_key_json(key: KeyInEffect) -> dict[str, Any]:
+    """Whether a key is in effect and whose; never the key, never any of the deployment's."""
+    return {"provider": key.provider, "set": key.set, "last4": key.last4,
+            "source": key.source, "updated_at": key.updated_at}
+
+
+class ProviderKeyBody(BaseModel):
+    # The rules (no spaces or control characters) are the core's: check_key_text.
+    key: str = Field(max_length=MAX_KEY_CHARS + 64)
+
+
+@router.get("/provider-keys", summary="The account's provider keys: set or not, last four "
+                                      "characters, whose (never the key)")
+async def list_provider_keys(tenant: CurrentTenant, console: Console) -> dict:
+    return {"keys": [provider_key_json(k) for k in console.provider_keys(tenant)]}
+
+
+@router.put("/provider-keys/{provider}", summary="Store the account's own key (sealed at rest)")
+async def put_provider_key(provider: str, body: ProviderKeyBody, tenant: CurrentTenant,
+                           console: Console) -> dict:
+    return provider_key_json(await console.set_provider_key(tenant, provider, body.key))
+
+
+@router.delete("/provider-keys/{provider}",
+               summary="Remove the account's key (the deployment's, if any, is used again)")
+async def delete_provider_key(provider: str, tenant: CurrentTenant, console: Console) -> dict:
+    return provider_key_json(await console.remove_provider_key(tenant, provider))
+
+
+def _check_json(check: KeyCheck) -> dict[str, Any]:
+    return {"ok": check.ok, "code": check.code, "detail": check.detail}
+
+
+@router.post("/provider-keys/{provider}/check",
+             summary="The provider's cheapest real call with the key in effect (throttled)")
+async def check_provider_key(provider: str, tenant: CurrentTenant, console: Console) -> dict:
+    return _check_json(await console.check_provider_key(tenant, provider))

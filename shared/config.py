@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     # locks the operator out too (except in browsers that logged in before: the UI's
     # credentials are remembered for a minute after a successful check).
     auth_account_failures_allowed: int = 100
+    # "Check key" makes a real call on the operator's paid provider key: this many per
+    # account per window (every check counts, whatever the provider answered).
+    key_checks_allowed: int = 10
+    key_check_window_seconds: int = 600
 
     # --- jobs --------------------------------------------------------------------------------
     media_link_ttl_seconds: int = 900

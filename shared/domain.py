@@ -6,10 +6,12 @@ import re
 import secrets
 import time
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+
+from pydantic import SecretStr
 
 SLOTS_PER_PROVIDER = 20
 
@@ -66,6 +68,19 @@ def new_upload_password() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(12))
 
 
+@dataclass(frozen=True)
+class OwnKey:
+    """An account's own key for one provider (shared/provider_keys.py): shown as `last4`,
+    opened only to call out."""
+
+    last4: str
+    updated_at: float
+    _open: Callable[[], str] = field(repr=False, compare=False)
+
+    def reveal(self) -> SecretStr:
+        return SecretStr(self._open())
+
+
 @dataclass(init=False, repr=False)
 class Tenant:
     """An operator account. `upload_password` is the booth's password in clear; the
@@ -79,11 +94,14 @@ class Tenant:
 
     def __init__(self, name: str, password_hash: str,
                  upload_password: str | Callable[[], str],
-                 created_at: float | None = None) -> None:
+                 created_at: float | None = None,
+                 own_keys: Mapping[ProviderName, OwnKey] | None = None) -> None:
         self.name = name
         self.password_hash = password_hash
         self._upload_password = upload_password
         self.created_at = time.time() if created_at is None else created_at
+        # The account's own provider keys (shared/provider_keys.py), sealed until called on.
+        self.own_keys: Mapping[ProviderName, OwnKey] = own_keys or {}
 
     @property
     def upload_password(self) -> str:

@@ -98,6 +98,8 @@ _SUFFIXES: tuple[tuple[str, Cause], ...] = (
     ("_unreachable", Cause.UNREACHABLE),
     ("_model_not_ready", Cause.UNREACHABLE),
     ("_no_api_key", Cause.NOT_CONFIGURED),
+    # the account's own key sealed under another deployment key: enter it again
+    ("_key_unreadable", Cause.KEY_REJECTED),
     ("_slot_not_ready", Cause.NOT_CONFIGURED),
     ("_invalid_input", Cause.BAD_INPUT),
     ("_bad_image", Cause.NO_IMAGE),

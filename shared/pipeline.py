@@ -20,7 +20,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from shared import object_keys, thumbnails
@@ -60,9 +60,11 @@ from shared.images import (
 )
 from shared.observability import record_attempt, record_job
 from shared.ports import ObjectStore
+from shared.provider_keys import OwnKey, in_effect
 from shared.providers import ProviderRegistry, declared_access
 from shared.providers.base import Provider, ProviderImage, ProviderJob
 from shared.repository import Repository
+from shared.secret_box import SealedSecretError
 from shared.slot_rules import slot_problem
 
 log = logging.getLogger("boothai.pipeline")
@@ -112,11 +114,16 @@ class BoothPipeline:
         deadline: BoothDeadline,
         source: JobSource = JobSource.BOOTH,
         on_job: Callable[[Job], None] | None = None,
+        own_keys: Mapping[ProviderName, OwnKey] | None = None,
     ) -> BoothAnswer:
         """`on_job` is told of the job as it opens (the booth's trace links the request to
-        it); a request refused before that never becomes a job."""
+        it); a request refused before that never becomes a job. `own_keys`: the account's
+        own provider keys; a provider that takes a key calls with the account's, else the
+        deployment's (shared/provider_keys.py)."""
+        own_keys = own_keys or {}
         # 1. Check the slot can run
-        attempts = self._providers_for(slot, check_enabled=source is JobSource.BOOTH)
+        attempts = self._providers_for(slot, check_enabled=source is JobSource.BOOTH,
+                                       own_keys=own_keys)
 
         # 2. Validate and prepare the photo (on the CPU pool only when it must be decoded)
         max_side = min(p.max_side for p in attempts)
@@ -147,7 +154,7 @@ class BoothPipeline:
 
         # 4. Run the provider, then the fallback one, under the deadline
         result, error = await self._attempt_all(job, slot, attempts, photo, reference,
-                                                deadline.providers_by)
+                                                deadline.providers_by, own_keys)
 
         # 5. Success: store the result, close the job, count it
         if result is not None:
@@ -163,8 +170,10 @@ class BoothPipeline:
         raise error
 
     # -- stage helpers ---------------------------------------------------------------------------
-    def _providers_for(self, slot: Slot, *, check_enabled: bool) -> list[Provider]:
-        """The provider, then the slot's fallback provider when it can serve this slot."""
+    def _providers_for(self, slot: Slot, *, check_enabled: bool,
+                       own_keys: Mapping[ProviderName, OwnKey]) -> list[Provider]:
+        """The provider, then the slot's fallback provider when it can serve this slot (and
+        has a key to call with, where it takes one)."""
         if check_enabled and not slot.enabled:
             raise SlotNotReady(f"{slot.title} is disabled", code="slot_disabled")
         provider = self.providers.get(slot.provider)
@@ -175,10 +184,16 @@ class BoothPipeline:
         problem = slot_problem(slot, provider.capabilities, provider.label)
         if problem:
             raise SlotNotReady(problem.message, code=problem.code)
+        # No key of the account's nor the deployment's: refused before the photo is stored
+        # or any provider called, with what the operator must do.
+        no_key = self.providers.key_problem(slot.provider, own_keys)
+        if no_key:
+            raise SlotNotReady(f"{slot.title} cannot run: {no_key}", code="no_key")
         chain = [provider]
         fallback = self.providers.get(slot.fallback_provider) if slot.fallback_provider else None
         if (fallback is not None and fallback is not provider
-                and slot_problem(slot, fallback.capabilities, fallback.label) is None):
+                and slot_problem(slot, fallback.capabilities, fallback.label) is None
+                and self.providers.key_problem(fallback.name, own_keys) is None):
             chain.append(fallback)
         return chain
 
@@ -190,6 +205,7 @@ class BoothPipeline:
         photo: PreparedImage,
         reference: bytes | None,
         deadline: float,
+        own_keys: Mapping[ProviderName, OwnKey],
     ) -> tuple[ProviderImage | None, BoothaiError]:
         error: BoothaiError = DeadlineExceeded("no provider ran")
         for position, provider in enumerate(chain):
@@ -197,6 +213,16 @@ class BoothPipeline:
             if position > 0 and left < self.settings.fallback_min_seconds:
                 break
             started, started_at = time.monotonic(), time.time()
+            try:
+                key = in_effect(self.settings, provider.name, own_keys).value
+            except SealedSecretError:
+                key = None  # the attempt fails below, saying what to do
+                unreadable = ProviderFailed(
+                    f"{provider.name}_key_unreadable",
+                    f"the account's {provider.label} key does not open with this deployment's "
+                    "key (was BOOTHAI_SIGNING_KEY changed?): enter the key again on its tab")
+            else:
+                unreadable = None
             request = ProviderJob(
                 job_id=job.job_id, tenant=job.tenant, slot_index=slot.index, type=slot.type,
                 prompt=slot.prompt, photo=photo.data, photo_mime=photo.mime,
@@ -204,9 +230,12 @@ class BoothPipeline:
                 reference=reference, reference_mime=slot.reference_mime,
                 reference_key=slot.reference_key, model=slot.model, image_size=slot.image_size,
                 key_tolerance=slot.key_tolerance,
+                api_key=key,
             )
             try:
                 async with asyncio.timeout(max(0.0, left)):
+                    if unreadable is not None:
+                        raise unreadable
                     result = await provider.run(request)
                     await self._check_result(provider, result)
                 outcome, error = "done", None

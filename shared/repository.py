@@ -2,7 +2,9 @@
 
 Item layout (pk / sk):
   tenants  "tenant" / {name}                      one item per operator account; its
-                                                  upload_password sealed (shared/secret_box)
+                                                  upload_password sealed (shared/secret_box),
+                                                  own_key_{provider}: {sealed, last4,
+                                                  updated_at} (shared/provider_keys)
   slots    {tenant} / {provider}#{index:02d}      20 per provider tab
   lookups  "slot#{upload_token}" / "-"            upload link → slot
   jobs     {tenant} / {job_id}                    job ids sort by time
@@ -35,6 +37,7 @@ from shared.domain import (
 )
 from shared.errors import ConditionFailed, InvalidInput, NotFound
 from shared.ports import Tables
+from shared.provider_keys import KEYED, OwnKey, last4
 from shared.secret_box import SecretBox
 
 TENANT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -124,7 +127,47 @@ class Repository:
             upload_password = stored  # a row written before sealing: still valid, in clear
         return Tenant(name=name, password_hash=item["password_hash"],
                       upload_password=upload_password,
-                      created_at=float(item.get("created_at", 0)))
+                      created_at=float(item.get("created_at", 0)),
+                      own_keys=self._own_keys(name, item))
+
+    # -- the account's own provider keys (shared/provider_keys.py) -------------------------------
+    @staticmethod
+    def _key_attr(provider: ProviderName) -> str:
+        return f"own_key_{provider}"
+
+    @staticmethod
+    def _key_context(name: str, provider: ProviderName) -> str:
+        return f"tenants/{name}/provider_key/{provider}"
+
+    def _own_keys(self, name: str, item: dict) -> dict[ProviderName, OwnKey]:
+        keys = {}
+        for provider in KEYED:
+            stored = item.get(self._key_attr(provider))
+            if not stored:  # never set, or removed (the attribute is then null)
+                continue
+            sealed, context = stored["sealed"], self._key_context(name, provider)
+
+            def opener(sealed: str = sealed, context: str = context) -> str:
+                return self._require_box().open(sealed, context)
+
+            keys[provider] = OwnKey(last4=stored["last4"],
+                                    updated_at=float(stored["updated_at"]), _open=opener)
+        return keys
+
+    async def set_provider_key(self, name: str, provider: ProviderName, key: str) -> Tenant:
+        """Store the account's key for `provider`, sealed; the account as it is now."""
+        await self._require_tenant(name)
+        record = {"sealed": self._require_box().seal(key, self._key_context(name, provider)),
+                  "last4": last4(key), "updated_at": time.time()}
+        item = await self._run(self.tables.update, "tenants", "tenant", name,
+                               set={self._key_attr(provider): record})
+        return self._tenant(item)
+
+    async def remove_provider_key(self, name: str, provider: ProviderName) -> Tenant:
+        await self._require_tenant(name)
+        item = await self._run(self.tables.update, "tenants", "tenant", name,
+                               set={self._key_attr(provider): None})
+        return self._tenant(item)
 
     async def _require_tenant(self, name: str) -> Tenant:
         tenant = await self.get_tenant(name)

@@ -4,6 +4,7 @@ import { STRINGS, pickLanguage } from "./i18n.js";
 import { initViewer, jobOpener } from "./viewer.js";
 import { initTolerance, ToleranceControl } from "./tolerance.js";
 import { attachTrace, causeText } from "./trace.js";
+import { mountKeyBars, renderKeyBars } from "./keys.js";
 
 const TYPES = ["face_swap", "background", "prompt"];
 const EDITABLE = ["name", "type", "prompt", "enabled", "fallback_to_original", "fallback_provider", "image_size", "key_tolerance"];
@@ -63,6 +64,7 @@ function setLanguage(lang) {
   renderLinkWarning();
   if (state.statsData) renderStats(state.statsData);
   updatePasswordRevealLabel();
+  renderKeyBars();
 }
 
 // -- API ----------------------------------------------------------------------------------------------
@@ -205,7 +207,8 @@ class Card {
 
   get key() { return `${this.saved.provider}/${this.saved.index}`; }
   get apiPath() { return `/api/slots/${this.saved.provider}/${this.saved.index}`; }
-  get usable() { return this.tab.available; }
+  // A tab that only lacks a key stays editable: its slots are prepared ahead (issue 14).
+  get usable() { return this.tab.editable ?? this.tab.available; }
 
   dirty() { return EDITABLE.some((name) => (this.draft[name] ?? null) !== (this.saved[name] ?? null)); }
 
@@ -269,6 +272,7 @@ class Card {
     const needs = this.tab.requirements?.[d.type]?.needs || [];
     const unmet = needs.find((need) => !need.any_of.some((input) => held[input]));
     if (unmet) return t(`problem_${unmet.code}`);
+    if (this.tab.unavailable_code === "no_key") return t("problem_no_key", this.tab.label);
     if (!this.dirty() && this.saved.problem) {
       return say({ message: this.saved.problem, code: this.saved.problem_code });
     }
@@ -600,7 +604,11 @@ function renderTabs() {
     const head = document.querySelector(`#panel-${tab.provider} .panel-intro`);
     if (!head) continue;
     const parts = [];
-    if (!tab.available) {
+    if (tab.unavailable_code === "no_key") {
+      parts.push(el("div", { class: "notice warn", role: "note" },
+        el("strong", { text: t("noKeyTitle", tab.label) }),
+        el("p", { class: "small", text: t("noKeyNote", tab.label) })));
+    } else if (!tab.available) {
       parts.push(el("div", { class: "notice warn", role: "note" },
         el("strong", { text: t("unavailableTitle") + ": " }),
         el("span", { class: "reason", text: tab.unavailable_reason || "" }),
@@ -841,7 +849,27 @@ async function start() {
     initial = (state.tabs.find((tab) => tab.available) || state.tabs[0])?.provider;
   }
   if (initial) selectTab(initial);
+  await mountKeyBars({ t, api, el, flash, label: (p) => tabFor(p)?.label || p, onChange: refreshTabStates });
   document.body.dataset.ready = "true";
+}
+
+// After a key is saved or removed: each tab's availability and each card's problem, re-read
+// (drafts untouched).
+async function refreshTabStates() {
+  const data = await (await api("/api/slots")).json();
+  for (const fresh of data.tabs) {
+    const tab = tabFor(fresh.provider);
+    if (!tab) continue;
+    for (const k of ["available", "unavailable_reason", "unavailable_code", "editable"]) tab[k] = fresh[k];
+    for (const slot of fresh.slots) {
+      const card = state.cards.get(`${slot.provider}/${slot.index}`);
+      if (!card) continue;
+      card.saved.problem = slot.problem;
+      card.saved.problem_code = slot.problem_code;
+      card.render();
+    }
+  }
+  renderTabs();
 }
 
 // Re-render tab markers whenever a card changes (cheap: five buttons).

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
 
 from shared.access import Access, union
 from shared.domain import ProviderName
+from shared.provider_keys import no_key_message, spec_of
 from shared.providers.base import Provider, ProviderContext, ProviderImage, ProviderJob
 
 __all__ = ["Provider", "ProviderContext", "ProviderImage", "ProviderJob", "ProviderRegistry",
@@ -46,17 +48,36 @@ class ProviderRegistry:
     def unavailable_reason(self, name: ProviderName) -> str:
         return self.unavailable.get(name, "not enabled")
 
-    def problem(self, name: ProviderName) -> str | None:
-        """Why `name` cannot process photos in this deployment now (not enabled, not
-        installed, or its setup: a key, a GPU backend, a public URL), or None when it can.
-        The one answer that /health, the operator's tabs and slot save all give."""
+    def problem(self, name: ProviderName,
+                own_keys: Collection[ProviderName] | None = None) -> str | None:
+        """Why `name` cannot process photos now (not enabled, not installed, its setup: a
+        GPU backend, a public URL; for an account, `own_keys` being the providers it holds
+        a key for: no key of its own nor the deployment's), or None when it can. The one
+        answer that /health, the operator's tabs and cards, and the booth all give."""
         provider = self.providers.get(name)
         if provider is None:
             return self.unavailable_reason(name)
-        return provider.setup_problem()
+        setup = provider.setup_problem()
+        if setup is not None or own_keys is None:
+            return setup
+        return self.key_problem(name, own_keys)
+
+    def key_problem(self, name: ProviderName, own_keys: Collection[ProviderName]) -> str | None:
+        """For a provider that takes a key: none of the account's and none of the
+        deployment's, said with what to do."""
+        spec, provider = spec_of(name), self.providers.get(name)
+        if spec is None or not getattr(provider, "takes_key", False) or name in own_keys:
+            return None
+        return None if provider.deployment_key() is not None else no_key_message(spec)
+
+    def needs_account_keys(self, name: ProviderName) -> bool:
+        """A provider that takes a key, with no deployment key to fall back on."""
+        provider = self.providers.get(name)
+        return getattr(provider, "takes_key", False) and provider.deployment_key() is None
 
     def states(self) -> dict[ProviderName, str | None]:
-        """`problem` of every enabled provider, built or not."""
+        """`problem` of every enabled provider, built or not, for the deployment (keys are
+        the accounts' business)."""
         names = [*self.providers, *(n for n in self.unavailable if n not in self.providers)]
         return {name: self.problem(name) for name in names}
 

@@ -15,12 +15,15 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from pydantic import SecretStr
+
 from shared.access import Access, scope_store, scope_tables
 from shared.config import Settings
 from shared.domain import DEFAULT_KEY_TOLERANCE, ProcessingType, ProviderName, Slot
-from shared.errors import InvalidInput, ProviderFailed
+from shared.errors import ProviderFailed
 from shared.gpu import GpuBackend
 from shared.ports import ObjectStore, Tables, UrlFetcher
+from shared.provider_keys import KeyCheck, no_key_message, spec_of
 from shared.safe_fetch import SafeFetcher
 from shared.signed_links import LinkSigner
 from shared.slot_rules import Capabilities, problem
@@ -66,6 +69,9 @@ class ProviderJob:
     model: str | None = None  # per-slot model override (e.g. a Gemini model id)
     image_size: str | None = None  # per-slot output size ("1K"/"2K"/"4K"); None = default
     key_tolerance: int = DEFAULT_KEY_TOLERANCE  # per-slot chroma key tolerance (Local)
+    # The key in effect for this job's account (its own, else the deployment's), for the
+    # providers that take one (shared/provider_keys.py). Not in repr: jobs get logged.
+    api_key: SecretStr | None = field(default=None, repr=False)
 
     def remaining(self) -> float:
         """Seconds left before the deadline (never negative)."""
@@ -99,17 +105,26 @@ class Provider(Protocol):
     # Shown in the UI and the API when the capabilities leave some types out (why DeepSeek
     # is prompt-only).
     types_note: str | None
+    # Calls with an API key: the account's own, else the deployment's (provider_keys.py).
+    takes_key: bool
 
     @property
     def types(self) -> frozenset[ProcessingType]: ...
 
     def setup_problem(self) -> str | None:
-        """What this deployment lacks for the provider (an API key, a GPU backend, a public
-        URL), or None. The UI shows it on the tab; slots cannot be saved meanwhile."""
+        """What this deployment lacks for the provider (a GPU backend, a public URL), or
+        None. The UI shows it on the tab and its cards; slots still save meanwhile. A
+        missing API key is not one: accounts bring their own (ProviderRegistry.problem)."""
+
+    def deployment_key(self) -> SecretStr | None:
+        """The deployment-wide API key, for providers that take one; None otherwise."""
+
+    async def check_key(self, key: str) -> KeyCheck:
+        """The provider's cheapest real call with `key`, and what it answered."""
 
     def check_slot(self, slot: Slot) -> None:
-        """Raise InvalidInput (with `field`) if this provider cannot serve the slot as saved:
-        the setup problem, or a provider-specific field (a Gemini model id)."""
+        """Raise InvalidInput (with `field`) if the slot's own settings make no sense for
+        this provider (a Gemini model id it does not know, a size the model cannot draw)."""
 
     def output_sizes(self, slot: Slot) -> OutputSizes:
         """The `image_size` choices for this slot (the UI shows a picker when there are any)."""
@@ -130,6 +145,7 @@ class BaseProvider:
     capabilities: Capabilities
     max_side: int
     types_note: str | None = None
+    takes_key: bool = False
 
     @property
     def types(self) -> frozenset[ProcessingType]:
@@ -138,10 +154,23 @@ class BaseProvider:
     def setup_problem(self) -> str | None:
         return None
 
+    def deployment_key(self) -> SecretStr | None:
+        return None
+
+    async def check_key(self, key: str) -> KeyCheck:
+        return KeyCheck(False, "error", f"{self.label} takes no API key")
+
     def check_slot(self, slot: Slot) -> None:
-        problem_text = self.setup_problem()
-        if problem_text:
-            raise InvalidInput(problem_text, field="type")
+        return None
+
+    def key_for(self, job: ProviderJob) -> str:
+        """The key this job calls with, or ProviderFailed saying what to do."""
+        key = job.api_key or self.deployment_key()
+        if key is None or not key.get_secret_value():
+            spec = spec_of(self.name)
+            raise ProviderFailed(f"{self.name}_no_api_key",
+                                 no_key_message(spec) if spec else f"{self.label} has no key")
+        return key.get_secret_value()
 
     def output_sizes(self, slot: Slot) -> OutputSizes:
         return OutputSizes()

@@ -3,7 +3,9 @@
 One request per photo: guest photo, optional reference, then the prompt from
 `shared.providers.prompts`; the image comes back inline. What this module adds to the SDK:
 
-- one async client for the provider's life (a discarded client closes its HTTP session);
+- one async client per API key (the account's own or the deployment's), kept for the
+  provider's life in a small pool keyed by the key's hash (a discarded client closes its
+  HTTP session, so one is closed only once no call is using it);
 - a timeout and a bounded retry on *every* call, both derived from the job's deadline —
   the SDK's defaults are no timeout and no retry, which a 50 s booth window cannot afford;
 - inputs declared by their real format and kept well under the 20 MB request limit;
@@ -18,11 +20,16 @@ import logging
 import math
 import re
 import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import httpx
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
+from pydantic import SecretStr
 
 from shared import images
 from shared.access import Access, Secret
@@ -30,6 +37,7 @@ from shared.concurrency import run_cpu
 from shared.config import Settings
 from shared.domain import ProviderName, Slot, one_line
 from shared.errors import InvalidInput, PayloadTooLarge, ProviderFailed, UnsupportedMedia
+from shared.provider_keys import KeyCheck, deployment_key, digest, scrub
 from shared.providers import prompts
 from shared.providers.base import (
     BaseProvider,
@@ -40,7 +48,8 @@ from shared.providers.base import (
 )
 from shared.slot_rules import EDIT_MODEL
 
-# Inline images in, inline image out: no storage port; the key comes from the stack secret.
+# Inline images in, inline image out: no storage port; the deployment's key comes from the
+# stack secret (an account's own comes sealed on its row, opened by the caller).
 ACCESS = Access(secrets=frozenset({Secret.PROVIDER_KEYS}))
 
 log = logging.getLogger(__name__)
@@ -63,6 +72,11 @@ RETRY_STATUS_CODES = [429, 500, 503]
 # after a timed-out attempt (it retries timeouts and refused connections by itself).
 TRANSPORT_GRACE_SECONDS = 0.3
 HARD_STOP_GRACE_SECONDS = 1.0
+# Clients kept alive at once, one per key: accounts with their own key plus the deployment's.
+# Past this the least recently used one is closed once no call is using it.
+MAX_CLIENTS = 64
+# "Check key": one models.list page of one model, bounded like a short booth call.
+CHECK_KEY_SECONDS = 10.0
 
 # google-genai picks its async transport at run time: aiohttp when it can import it (our
 # venv has it through modal; a core install does not), else httpx2, its default, or httpx
@@ -127,22 +141,44 @@ class GeminiProvider(BaseProvider):
     label = "Google Gemini"
     capabilities = EDIT_MODEL  # draws from text too: a background may be words alone
     max_side = MAX_SIDE
+    takes_key = True
 
     def __init__(
         self, settings: Settings, *, retry_min_seconds: float = DEFAULT_RETRY_MIN_SECONDS
     ) -> None:
         self._settings = settings
         self._retry_min_seconds = retry_min_seconds
-        self._client = _make_client(settings) if settings.gemini_api_key else None
+        self._clients = ClientPool(settings)
 
     # -- operator side ------------------------------------------------------------------------
-    def setup_problem(self) -> str | None:
-        if not self._settings.gemini_api_key:
-            return "Gemini is not configured: set GEMINI_API_KEY for this deployment"
-        return None
+    def deployment_key(self) -> SecretStr | None:
+        return deployment_key(self._settings, self.name)
+
+    async def check_key(self, key: str) -> KeyCheck:
+        """`models.list`, one model: Gemini's cheapest call that proves the key (free, no
+        tokens), through the same client the key's jobs use."""
+        options = types.HttpOptions(timeout=int(CHECK_KEY_SECONDS * 1000),
+                                    retry_options=types.HttpRetryOptions(attempts=1))
+        try:
+            async with asyncio.timeout(CHECK_KEY_SECONDS + HARD_STOP_GRACE_SECONDS):
+                async with self._clients.lease(key) as client:
+                    pager = await client.aio.models.list(
+                        config=types.ListModelsConfig(page_size=1, http_options=options))
+        except genai_errors.APIError as exc:
+            code = ("quota" if exc.code == 429 else
+                    "key_rejected" if _key_rejected(exc) else "error")
+            said = exc.message or f"HTTP {exc.code} {exc.status or ''}".strip()
+            return KeyCheck(False, code, _detail(said, key))
+        except _TIMEOUT_ERRORS:
+            return KeyCheck(False, "unreachable", "Gemini did not answer in time")
+        except _TRANSPORT_ERRORS as exc:
+            return KeyCheck(False, "unreachable",
+                            f"cannot reach Gemini ({type(exc).__name__})")
+        names = [m.name for m in pager.page if m.name]
+        seen = f"; it lists {names[0]}" if names else ""
+        return KeyCheck(True, "ok", _detail(f"Gemini accepted the key{seen}", key))
 
     def check_slot(self, slot: Slot) -> None:
-        super().check_slot(slot)
         if slot.model and not _MODEL_RE.match(slot.model):
             raise InvalidInput("not a valid Gemini model id", field="model")
         model = slot.model or self._settings.gemini_model
@@ -158,8 +194,7 @@ class GeminiProvider(BaseProvider):
 
     # -- one photo ------------------------------------------------------------------------------
     async def run(self, job: ProviderJob) -> ProviderImage:
-        if self._client is None:
-            raise ProviderFailed("gemini_no_api_key", "GEMINI_API_KEY is not set")
+        key = self.key_for(job)
         model = job.model or self._settings.gemini_model
         if not _MODEL_RE.match(model):
             raise ProviderFailed("gemini_bad_model", "the slot's Gemini model id is not valid")
@@ -170,8 +205,10 @@ class GeminiProvider(BaseProvider):
                                          image_size=self._image_size(job, model))
         started = time.monotonic()
         try:
-            async with asyncio.timeout(job.remaining() + HARD_STOP_GRACE_SECONDS):
-                data = await self._generate_with_retry(job, model, contents, image_config)
+            async with (asyncio.timeout(job.remaining() + HARD_STOP_GRACE_SECONDS),
+                        self._clients.lease(key) as client):
+                data = await self._generate_with_retry(client, job, model, contents,
+                                                       image_config)
         except TimeoutError:
             raise ProviderFailed("gemini_timeout", "Gemini did not answer in time") from None
         log.info("gemini %s job %s done in %.1fs", model, job.job_id, time.monotonic() - started)
@@ -187,27 +224,27 @@ class GeminiProvider(BaseProvider):
         return job.image_size if job.image_size in sizes else DEFAULT_IMAGE_SIZE
 
     async def _generate_with_retry(
-        self, job: ProviderJob, model: str, contents: list, image_config: types.ImageConfig
+        self, client: genai.Client, job: ProviderJob, model: str, contents: list,
+        image_config: types.ImageConfig
     ) -> bytes:
         # Operators saw NO_IMAGE with HTTP 200 now and then; one quick retry usually draws.
         try:
-            return await self._generate(job, model, contents, image_config)
+            return await self._generate(client, job, model, contents, image_config)
         except ProviderFailed as exc:
             if exc.reason != "gemini_no_image" or job.remaining() < self._retry_min_seconds:
                 raise
             log.info("gemini job %s: no image, retrying once", job.job_id)
-            return await self._generate(job, model, contents, image_config)
+            return await self._generate(client, job, model, contents, image_config)
 
-    async def _generate(self, job: ProviderJob, model: str, contents: list,
-                        image_config: types.ImageConfig) -> bytes:
-        assert self._client is not None
+    async def _generate(self, client: genai.Client, job: ProviderJob, model: str,
+                        contents: list, image_config: types.ImageConfig) -> bytes:
         config = types.GenerateContentConfig(
             response_modalities=["IMAGE"],
             image_config=image_config,
             http_options=self._http_options(job.remaining()),
         )
         try:
-            response = await self._client.aio.models.generate_content(
+            response = await client.aio.models.generate_content(
                 model=model, contents=contents, config=config
             )
         except genai_errors.APIError as exc:
@@ -239,10 +276,69 @@ class GeminiProvider(BaseProvider):
         )
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aio.aclose()
-            self._client.close()
-            self._client = None
+        await self._clients.aclose()
+
+
+@dataclass
+class _Pooled:
+    client: genai.Client
+    users: int = 0
+    evicted: bool = False
+
+
+class ClientPool:
+    """One google-genai client per API key, reused across jobs (its connection pool with
+    it), keyed by the key's SHA-256 so the pool's keys reveal nothing. At most MAX_CLIENTS;
+    the least recently used one past that is closed when its last call ends."""
+
+    def __init__(self, settings: Settings, size: int = MAX_CLIENTS) -> None:
+        self._settings = settings
+        self._size = size
+        self._clients: OrderedDict[str, _Pooled] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def client(self, key: str) -> genai.Client:
+        """The client for `key`, made on first use (tests read its transport)."""
+        return self._entry(key).client
+
+    def _entry(self, key: str) -> _Pooled:
+        name = digest(key)
+        pooled = self._clients.get(name)
+        if pooled is None:
+            pooled = self._clients[name] = _Pooled(_make_client(self._settings, key))
+        self._clients.move_to_end(name)
+        return pooled
+
+    @asynccontextmanager
+    async def lease(self, key: str) -> AsyncIterator[genai.Client]:
+        pooled = self._entry(key)
+        pooled.users += 1
+        try:
+            await self._evict_past_size()
+            yield pooled.client
+        finally:
+            pooled.users -= 1
+            if pooled.evicted and pooled.users == 0:
+                await _close(pooled.client)
+
+    async def _evict_past_size(self) -> None:
+        while len(self._clients) > self._size:
+            _, oldest = self._clients.popitem(last=False)
+            oldest.evicted = True
+            if oldest.users == 0:
+                await _close(oldest.client)
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), OrderedDict()
+        for pooled in clients:
+            await _close(pooled.client)
+
+
+async def _close(client: genai.Client) -> None:
+    await client.aio.aclose()
+    client.close()
 
 
 def create(ctx: ProviderContext) -> GeminiProvider:
@@ -256,10 +352,9 @@ def image_sizes_for(model: str) -> tuple[str, ...]:
     return IMAGE_SIZES if match and int(match.group(1)) >= 3 else ()
 
 
-def _make_client(settings: Settings) -> genai.Client:
-    assert settings.gemini_api_key is not None
+def _make_client(settings: Settings, key: str) -> genai.Client:
     return genai.Client(
-        api_key=settings.gemini_api_key.get_secret_value(),
+        api_key=key,
         http_options=types.HttpOptions(
             base_url=settings.gemini_base_url,
             api_version=API_VERSION,
@@ -378,6 +473,22 @@ def _enum_name(value: object) -> str:
     return str(getattr(value, "value", value))
 
 
+def _key_rejected(exc: genai_errors.APIError) -> bool:
+    """Google's answer to a key it does not take: 400 INVALID_ARGUMENT with the reason
+    API_KEY_INVALID in its details ("API key not valid. Please pass a valid API key."), or
+    401/403 (a key without access to the Generative Language API, a revoked one)."""
+    if exc.code in (401, 403):
+        return True
+    details = exc.details.get("error", {}).get("details", []) if isinstance(
+        exc.details, dict) else []
+    reasons = {d.get("reason") for d in details if isinstance(d, dict)}
+    return exc.code == 400 and bool(reasons & {"API_KEY_INVALID", "API_KEY_EXPIRED"})
+
+
+def _detail(text: str, key: str) -> str:
+    return one_line(scrub(str(text), key), 300)
+
+
 def _api_failure(exc: genai_errors.APIError) -> ProviderFailed:
     """An HTTP error answer, by what the operator must do about it. Google answers a wrong
     key with 400 INVALID_ARGUMENT (the same status as a bad request) and says which in an
@@ -388,10 +499,11 @@ def _api_failure(exc: genai_errors.APIError) -> ProviderFailed:
     if "API_KEY_INVALID" in _error_info_reasons(exc):
         return ProviderFailed("gemini_key_invalid",
                               f"Gemini refused the API key as not valid (HTTP {exc.code} "
-                              f"{status}){said}")
+                              f"{status}): replace it at the top of the Gemini tab{said}")
     if exc.code in (401, 403):
         return ProviderFailed("gemini_permission_denied",
-                              f"Gemini refused the API key (HTTP {exc.code} {status}){said}")
+                              f"Gemini refused the API key (HTTP {exc.code} {status}): replace "
+                              f"it at the top of the Gemini tab{said}")
     if exc.code == 429:
         return ProviderFailed("gemini_rate_limited",
                               f"Gemini quota or rate limit reached (HTTP 429){said}")

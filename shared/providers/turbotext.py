@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import httpx
+from pydantic import SecretStr
 
 from shared import images, object_keys
 from shared.access import Access, Level, Secret
@@ -44,6 +45,7 @@ from shared.errors import (
 )
 from shared.job_signals import JobSignals
 from shared.ports import ObjectStore, OriginHeaders, UrlFetcher
+from shared.provider_keys import KeyCheck, deployment_key, scrub
 from shared.providers import prompts
 from shared.providers.base import BaseProvider, ProviderContext, ProviderImage, ProviderJob
 from shared.safe_fetch import FetchFailed, UrlRefused
@@ -77,6 +79,14 @@ DEADLINE_GRACE_SECONDS = 0.3
 KNOWN_ERROR_CODES = frozenset({
     "LIMIT", "url_error", "params_error", "face_not_detected", "quality_limit",
 })
+# "Check key": `available_api`, the account-level method Turbotext's docs list first (the
+# methods this key may call; no generation, nothing billed), asked the same two-step way.
+CHECK_KEY_METHOD = "available_api"
+CHECK_KEY_SECONDS = 10.0
+# Words of Turbotext's refusals that say the account has no money or plan left (its texts
+# are Russian prose: "Недостаточно средств на балансе"), and ones that say the key is wrong.
+_QUOTA_WORDS = ("средств", "баланс", "тариф", "limit", "лимит")
+_KEY_WORDS = ("ключ", "токен", "авториз", "auth", "token", "key")
 # A queue id is echoed back to Turbotext and logged: a plain token or it is not one.
 _QUEUE_ID_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-")
 
@@ -147,6 +157,7 @@ class TurbotextProvider(BaseProvider):
     label = "Turbotext"
     capabilities = _capabilities()
     max_side = MAX_SIDE
+    takes_key = True
 
     def __init__(
         self,
@@ -169,25 +180,50 @@ class TurbotextProvider(BaseProvider):
         self._safety_poll_interval = max(MIN_POLL_INTERVAL, safety_poll_interval)
         self._signal_poll_interval = signal_poll_interval
         self._base = settings.turbotext_base_url.rstrip("/")
-        key = settings.turbotext_api_key
-        self._auth = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
         # One client for the provider's life: connection reuse across polls and jobs. It only
         # POSTs to the API and follows no redirect; result files come through the fetcher.
         self._http = httpx.AsyncClient(timeout=MAX_CALL_SECONDS)
 
     # -- operator side ------------------------------------------------------------------------
+    def deployment_key(self) -> SecretStr | None:
+        return deployment_key(self._settings, self.name)
+
     def setup_problem(self) -> str | None:
-        if not self._settings.turbotext_api_key:
-            return "Turbotext is not configured: set TURBOTEXT_API_KEY for this deployment"
         if self._settings.storage == "embedded" and not self._settings.public_base_url:
             return ("Turbotext downloads photos by link: set BOOTHAI_PUBLIC_BASE_URL to this "
                     "server's public address first")
         return None
 
     # -- one photo ------------------------------------------------------------------------------
+    async def check_key(self, key: str) -> KeyCheck:
+        """`available_api` (create_queue, then get_result until it stops reconnecting):
+        free, and refused like any method for a wrong key or an account without a plan."""
+        auth = _bearer(key)
+        try:
+            async with asyncio.timeout(CHECK_KEY_SECONDS):
+                response = await self._check_call(auth, {"do": "create_queue"})
+                body = _check_body(response)
+                queue_id = body.get("queueid", body.get("asyncid")) if body else None
+                queued = response.status_code == 200 and body is not None and (
+                    body.get("success") is True and queue_id is not None)
+                while queued:  # get_result, no faster than Turbotext asks, until it is done
+                    await asyncio.sleep(MIN_POLL_INTERVAL)
+                    response = await self._check_call(
+                        auth, {"do": "get_result", "queueid": str(queue_id)})
+                    body = _check_body(response)
+                    queued = body is not None and body.get("action") == "reconnect"
+        except TimeoutError:
+            return KeyCheck(False, "unreachable", "Turbotext did not answer in time")
+        except httpx.TransportError as exc:
+            return KeyCheck(False, "unreachable", f"cannot reach Turbotext ({type(exc).__name__})")
+        return _check_answer(response, body, key)
+
+    async def _check_call(self, auth: dict[str, str], form: dict[str, str]) -> httpx.Response:
+        return await self._http.post(f"{self._base}/api_ai/{CHECK_KEY_METHOD}", data=form,
+                                     headers=auth, timeout=CHECK_KEY_SECONDS)
+
     async def run(self, job: ProviderJob) -> ProviderImage:
-        if not self._auth:
-            raise ProviderFailed("turbotext_no_api_key", "TURBOTEXT_API_KEY is not set")
+        auth = _bearer(self.key_for(job))
         self.refuse_unready(job)
         roles = ROLES[job.type]
         form = await self._create_form(job, roles)
@@ -198,13 +234,14 @@ class TurbotextProvider(BaseProvider):
                 form["webhook"] = webhook_url(
                     self._settings.public_base_url or "", self._signer, job.job_id
                 )
-            queue_id = await self._create_queue(job, roles.method, form, webhook=webhook)
+            queue_id = await self._create_queue(job, auth, roles.method, form, webhook=webhook)
             if webhook:
-                result = await self._wait_webhook_or_poll(job, roles.method, queue_id)
+                result = await self._wait_webhook_or_poll(job, auth, roles.method, queue_id)
             else:
-                result = await self._poll(job, roles.method, queue_id, self._poll_interval)
+                result = await self._poll(job, auth, roles.method, queue_id,
+                                          self._poll_interval)
             link = result_link(result, self._base)
-            return await self._download(job, link)
+            return await self._download(job, auth, link)
         finally:
             await self._forget_input(input_key)
 
@@ -236,14 +273,15 @@ class TurbotextProvider(BaseProvider):
             log.warning("could not delete %s", key)
 
     # -- the two calls ----------------------------------------------------------------------------
-    async def _call(self, job: ProviderJob, method: str, form: dict[str, str]) -> dict[str, Any]:
+    async def _call(self, job: ProviderJob, auth: dict[str, str], method: str,
+                    form: dict[str, str]) -> dict[str, Any]:
         """One form POST, bounded by the deadline; HTTP and transport failures named."""
         if job.remaining() <= 0:
             raise ProviderFailed("turbotext_timeout", "Turbotext did not finish in time")
         timeout = min(MAX_CALL_SECONDS, job.remaining() + DEADLINE_GRACE_SECONDS)
         try:
             response = await self._http.post(
-                f"{self._base}/api_ai/{method}", data=form, headers=self._auth, timeout=timeout
+                f"{self._base}/api_ai/{method}", data=form, headers=auth, timeout=timeout
             )
         except httpx.TimeoutException:
             raise ProviderFailed("turbotext_timeout", "Turbotext did not answer in time") from None
@@ -265,9 +303,10 @@ class TurbotextProvider(BaseProvider):
         return body
 
     async def _create_queue(
-        self, job: ProviderJob, method: str, form: dict[str, str], *, webhook: bool
+        self, job: ProviderJob, auth: dict[str, str], method: str, form: dict[str, str], *,
+        webhook: bool
     ) -> str:
-        body = await self._call(job, method, form)
+        body = await self._call(job, auth, method, form)
         check_failure(body)
         # A webhook job answers with `asyncid`; the same number works as get_result's queueid.
         queue_id = body.get("asyncid") if webhook else body.get("queueid")
@@ -281,12 +320,13 @@ class TurbotextProvider(BaseProvider):
         return queue_id
 
     async def _poll(
-        self, job: ProviderJob, method: str, queue_id: str, interval: float
+        self, job: ProviderJob, auth: dict[str, str], method: str, queue_id: str,
+        interval: float
     ) -> dict[str, Any]:
         """get_result until done; sleeps `interval` (≥ 1 s) before every call."""
         while True:
             await self._sleep_within(job, interval)
-            body = await self._call(job, method, {"do": "get_result", "queueid": queue_id})
+            body = await self._call(job, auth, method, {"do": "get_result", "queueid": queue_id})
             if body.get("action") == "reconnect":
                 continue
             check_failure(body)
@@ -300,14 +340,14 @@ class TurbotextProvider(BaseProvider):
         await asyncio.sleep(seconds)
 
     async def _wait_webhook_or_poll(
-        self, job: ProviderJob, method: str, queue_id: str
+        self, job: ProviderJob, auth: dict[str, str], method: str, queue_id: str
     ) -> dict[str, Any]:
         """The webhook's payload, or the safety-net poll's answer, whichever comes first."""
         waiter = asyncio.create_task(
             self._signals.wait(job.job_id, job.remaining(), self._signal_poll_interval)
         )
         poller = asyncio.create_task(
-            self._poll(job, method, queue_id, self._safety_poll_interval)
+            self._poll(job, auth, method, queue_id, self._safety_poll_interval)
         )
         try:
             pending = {waiter, poller}
@@ -327,11 +367,12 @@ class TurbotextProvider(BaseProvider):
                 task.cancel()
             await asyncio.gather(waiter, poller, return_exceptions=True)
 
-    async def _download(self, job: ProviderJob, link: str) -> ProviderImage:
+    async def _download(self, job: ProviderJob, auth: dict[str, str],
+                        link: str) -> ProviderImage:
         """The result file, through the safe fetcher: `download.php?f=…` may redirect, and
         the link may come from a webhook body anyone holding its URL can send."""
         # The API key goes only to Turbotext's own origin, never to a CDN a redirect names.
-        key = OriginHeaders(origin=self._base, headers=self._auth)
+        key = OriginHeaders(origin=self._base, headers=auth)
         timeout = min(MAX_CALL_SECONDS, job.remaining() + DEADLINE_GRACE_SECONDS)
         try:
             async with asyncio.timeout(timeout):
@@ -362,6 +403,43 @@ def create(ctx: ProviderContext) -> TurbotextProvider:
 
 
 # -- answers ---------------------------------------------------------------------------------
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _check_body(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _check_answer(response: httpx.Response, body: dict[str, Any] | None, key: str) -> KeyCheck:
+    """What a "Check key" call's last answer says, in the provider's own words."""
+    said = ""
+    if body is not None:
+        said = str(body.get("error") or body.get("message") or "")
+    said = one_line(scrub(said, key), 300)
+    lowered = said.lower()
+    if response.status_code in (401, 403):
+        return KeyCheck(False, "key_rejected",
+                        said or f"Turbotext answered HTTP {response.status_code}")
+    if response.status_code == 429 or any(w in lowered for w in _QUOTA_WORDS):
+        return KeyCheck(False, "quota", said or "Turbotext answered HTTP 429")
+    if response.status_code != 200 or body is None:
+        return KeyCheck(False, "error", said or f"Turbotext answered HTTP {response.status_code}"
+                        + ("" if body is not None else ", no JSON"))
+    if body.get("success") is not True:
+        code = "key_rejected" if any(w in lowered for w in _KEY_WORDS) else "error"
+        return KeyCheck(False, code, said or "Turbotext refused without a reason")
+    if body.get("action") == "reconnect":
+        return KeyCheck(False, "unreachable", "Turbotext did not finish the check in time")
+    methods = body.get("available_api")
+    count = f"; {len(methods)} methods available" if isinstance(methods, list) else ""
+    return KeyCheck(True, "ok", f"Turbotext accepted the key{count}")
+
+
 def check_failure(body: dict[str, Any]) -> None:
     """Raise ProviderFailed for a refusal or an error answer; return for success."""
     data = body.get("data") if isinstance(body.get("data"), dict) else {}

@@ -72,8 +72,9 @@ class Gate:
 
 
 class BoothIngest:
-    # The link → slot lookup and the slot's account; the account's upload password is
-    # sealed with a key derived from the signing key (shared/secret_box.py).
+    # The link → slot lookup and the slot's account; the account's upload password and its
+    # own provider keys are sealed with a key derived from the signing key
+    # (shared/secret_box.py).
     ACCESS = Access(tables={"lookups": Level.READ, "slots": Level.READ, "tenants": Level.READ},
                     secrets=frozenset({Secret.SIGNING_KEY}))
 
@@ -127,6 +128,7 @@ class BoothIngest:
             raise InvalidInput("the form has no fileToUpload file", field="fileToUpload")
         visit = admitted.visit
         answer = await self.pipeline.process(visit.slot, photo, deadline=visit.deadline,
-                                             source=JobSource.BOOTH, on_job=visit.shot.accepted)
+                                             source=JobSource.BOOTH, on_job=visit.shot.accepted,
+                                             own_keys=visit.tenant.own_keys)
         visit.shot.answered(answer.job)
         return answer

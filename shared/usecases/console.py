@@ -1,13 +1,16 @@
 """The operator console: what the operator UI does through the admin API, for one tenant.
 
 Tabs and their 20 slots (with each slot's upload link and what keeps it from running),
-saving a slot's preset, its reference image, Try it, statistics, the upload password and
-API keys. Every refusal is an InvalidInput naming the field the operator must change.
+saving a slot's preset, its reference image, Try it, statistics, the upload password,
+API keys, and the account's own provider keys (shared/provider_keys.py). Every refusal is
+an InvalidInput naming the field the operator must change. A slot saves in any state: what
+keeps it from running (no key, no GPU backend) is shown on its card instead.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -37,17 +40,30 @@ from shared.domain import (
     Tenant,
     one_line,
 )
-from shared.errors import InvalidInput, NotFound
+from shared.errors import InvalidInput, NotFound, TooManyAttempts
 from shared.images import prepare_photo
 from shared.media import Media, StoredImage
 from shared.pipeline import BoothAnswer, BoothPipeline
+from shared.provider_keys import (
+    KEYED,
+    KeyCheck,
+    KeyInEffect,
+    KeySpec,
+    OwnKey,
+    check_key_text,
+    in_effect,
+    no_key_message,
+)
 from shared.providers import Provider, ProviderRegistry
 from shared.providers.base import OutputSizes
 from shared.providers.local import KeyPreview, LocalProvider
 from shared.repository import Repository
 from shared.secret_box import SealedSecretError
 from shared.slot_rules import Capabilities, SlotProblem, slot_problem
-from shared.throttle import RequestBudget
+from shared.throttle import RequestBudget, Throttle
+
+# "Check key" is a call on a paid key: a session may make this many per window.
+KEY_CHECK_SCOPE = "keycheck"
 
 MAX_PROMPT_CHARS = 2000
 MAX_SLOT_NAME_CHARS = 60
@@ -116,11 +132,21 @@ class Tab:
     label: str
     capabilities: Capabilities  # sent to the UI as data (slot_rules.as_data)
     types_note: str | None
-    unavailable_reason: str | None  # what this deployment lacks; None = usable
+    unavailable_reason: str | None  # what this deployment or account lacks; None = usable
+    # "no_key" (the account must add a key), "setup" (the deployment lacks something) or
+    # "unavailable" (not installed); None = usable
+    unavailable_code: str | None = None
 
     @property
     def available(self) -> bool:
         return self.unavailable_reason is None
+
+    @property
+    def editable(self) -> bool:
+        """The UI lets the operator prepare its slots: usable, or lacking only the account's
+        key (the operator can add it). A deployment's setup problem (no GPU backend) keeps
+        the cards read-only in the UI; the API saves slots in any state either way."""
+        return self.unavailable_code in (None, "no_key")
 
 
 @dataclass(frozen=True)
@@ -147,12 +173,14 @@ class ConsoleStats:
 
 class OperatorConsole:
     ACCESS = Access(
-        # throttle: the chroma-key previews' budget (RequestBudget).
+        # throttle: the chroma-key previews' budget (RequestBudget), and "Check key" (it calls
+        # a paid key, so each account has an allowance).
         tables={"tenants": Level.CRUD, "slots": Level.CRUD, "lookups": Level.CRUD,
                 "jobs": Level.READ, "stats": Level.READ, "throttle": Level.CRUD},
         objects={object_keys.REFERENCES: Level.CRUD, object_keys.ORIGINALS: Level.READ,
                  object_keys.RESULTS: Level.READ, object_keys.TRASH: Level.READ},
-        # The upload password is shown sealed at rest (shared/secret_box.py).
+        # The upload password is shown sealed at rest (shared/secret_box.py), and so are the
+        # account's own provider keys.
         secrets=frozenset({Secret.SIGNING_KEY}),
     )
 
@@ -163,7 +191,8 @@ class OperatorConsole:
         return union(cls.ACCESS, Authenticator.ACCESS, BoothPipeline.access(), TraceLog.ACCESS)
 
     def __init__(self, *, settings: Settings, repo: Repository, media: Media, api_keys: ApiKeys,
-                 providers: ProviderRegistry, pipeline: BoothPipeline, trace: TraceLog) -> None:
+                 providers: ProviderRegistry, pipeline: BoothPipeline, trace: TraceLog,
+                 key_checks: Throttle | None = None) -> None:
         self.settings = settings
         self.repo = repo
         self.media = media
@@ -174,14 +203,26 @@ class OperatorConsole:
             repo.tables, scope="key-preview", limit=settings.key_previews_per_minute,
             message="too many previews in a minute; wait a moment and move the slider again")
         self.trace_log = trace
+        self.key_checks = key_checks or Throttle(
+            repo.tables, limit=settings.key_checks_allowed,
+            window_seconds=settings.key_check_window_seconds)
 
     # -- tabs and slots -----------------------------------------------------------------------
-    def tab(self, name: ProviderName) -> Tab:
+    def tab(self, name: ProviderName, own_keys: Collection[ProviderName] | None = None) -> Tab:
+        """The tab as the deployment has it, or as an account sees it (`own_keys`: the
+        providers the account holds a key for; a keyed tab with neither its key nor the
+        deployment's says to add one)."""
         provider = self.providers.get(name)
+        problem = self.providers.problem(name, own_keys)
         if provider is None:
-            return Tab(name, name.capitalize(), {}, None, self.providers.problem(name))
+            return Tab(name, name.capitalize(), {}, None, problem, "unavailable")
+        code = None
+        if problem is not None:
+            no_key = own_keys is not None and problem == self.providers.key_problem(name,
+                                                                                    own_keys)
+            code = "no_key" if no_key else "setup"
         return Tab(name, provider.label, provider.capabilities, provider.types_note,
-                   self.providers.problem(name))
+                   problem, code)
 
     def upload_base(self, request_base: str) -> str:
         """Where upload links point: the ingest function's URL when it is served apart, else
@@ -199,13 +240,15 @@ class OperatorConsole:
         url = url.rstrip("/")
         return LinkBase(url, source, _unreachable_from_booths(url, guessed=source == "browser"))
 
-    def view(self, slot: Slot, request_base: str) -> SlotView:
+    def view(self, slot: Slot, request_base: str,
+             own_keys: Collection[ProviderName] | None = None) -> SlotView:
         provider = self.providers.get(slot.provider)
         return SlotView(slot, f"{self.upload_base(request_base)}/u/{slot.upload_token}",
-                        self._problem(slot),
+                        self._problem(slot, own_keys),
                         provider.output_sizes(slot) if provider else OutputSizes())
 
-    async def tabs(self, tenant: str, request_base: str) -> list[TabWithSlots]:
+    async def tabs(self, tenant: str, request_base: str, *,
+                   own_keys: Collection[ProviderName] | None = None) -> list[TabWithSlots]:
         enabled = list(self.settings.enabled_providers)
         slots = await self.repo.list_slots(tenant)
         if len(slots) < len(enabled) * SLOTS_PER_PROVIDER:  # a tab enabled after sign-up
@@ -214,8 +257,8 @@ class OperatorConsole:
         by_tab: dict[ProviderName, list[SlotView]] = {name: [] for name in enabled}
         for slot in slots:
             if slot.provider in by_tab:
-                by_tab[slot.provider].append(self.view(slot, request_base))
-        return [TabWithSlots(self.tab(name), by_tab[name]) for name in enabled]
+                by_tab[slot.provider].append(self.view(slot, request_base, own_keys))
+        return [TabWithSlots(self.tab(name, own_keys), by_tab[name]) for name in enabled]
 
     async def slot(self, tenant: str, provider: str, index: int) -> Slot:
         try:
@@ -228,6 +271,10 @@ class OperatorConsole:
 
     async def save_slot(self, tenant: str, provider: str, index: int,
                         settings: SlotSettings) -> Slot:
+        """Saved whatever the tab lacks (a key, a GPU backend): only the slot's own settings
+        are refused when they make no sense (a type the provider does not do, enabling it
+        without what its type needs, a fallback that cannot stand in, a model or size the
+        provider does not have)."""
         slot = await self.slot(tenant, provider, index)
         impl = self._usable(slot.provider)
         slot.name = one_line(settings.name, MAX_SLOT_NAME_CHARS)
@@ -289,12 +336,22 @@ class OperatorConsole:
             raise InvalidInput(f"{fallback.label} cannot stand in for this slot: {problem.message}",
                                field="fallback_provider")
 
-    def _problem(self, slot: Slot) -> SlotProblem | None:
+    def _problem(self, slot: Slot,
+                 own_keys: Collection[ProviderName] | None = None) -> SlotProblem | None:
+        """The slot's own problem first (no type, what its type needs), then its tab's: the
+        account's missing key, the deployment's setup."""
         provider = self.providers.get(slot.provider)
         if provider is None:
             return SlotProblem("unavailable", "type", f"the {slot.provider} provider is "
                                f"unavailable: {self.providers.unavailable_reason(slot.provider)}")
-        return slot_problem(slot, provider.capabilities, provider.label)
+        own = slot_problem(slot, provider.capabilities, provider.label)
+        if own is not None:
+            return own
+        if own_keys is not None and (no_key := self.providers.key_problem(slot.provider,
+                                                                          own_keys)):
+            return SlotProblem("no_key", "key", no_key)
+        setup = provider.setup_problem()
+        return SlotProblem("setup", "type", setup) if setup else None
 
     # -- reference images -----------------------------------------------------------------------
     async def set_reference(self, tenant: str, provider: str, index: int, data: bytes) -> Slot:
@@ -315,11 +372,14 @@ class OperatorConsole:
 
     # -- Try it ---------------------------------------------------------------------------------
     async def try_slot(self, tenant: str, provider: str, index: int, photo: bytes, *,
-                       received_at: float) -> BoothAnswer:
-        """The booth pipeline on the saved slot, enabled or not; counted as a test job."""
+                       received_at: float,
+                       own_keys: Mapping[ProviderName, OwnKey] | None = None) -> BoothAnswer:
+        """The booth pipeline on the saved slot, enabled or not, with the account's own
+        keys; counted as a test job."""
         slot = await self.slot(tenant, provider, index)
         deadline = BoothDeadline.from_arrival(received_at, self.settings)
-        return await self.pipeline.process(slot, photo, deadline=deadline, source=JobSource.TEST)
+        return await self.pipeline.process(slot, photo, deadline=deadline, source=JobSource.TEST,
+                                           own_keys=own_keys)
 
     # -- the Local chroma key's preview -----------------------------------------------------------
     async def preview_key(self, tenant: str, index: int, photo: bytes,
@@ -402,6 +462,59 @@ class OperatorConsole:
         if not _is_id(key_id):
             raise NotFound(f"no API key {key_id}")
         await self.api_keys.revoke(tenant, key_id)
+
+
+    # -- the account's own provider keys --------------------------------------------------------
+    def keyed_providers(self) -> list[KeySpec]:
+        """The providers that take a key and are enabled on this server, in tab order."""
+        return [KEYED[name] for name in self.settings.enabled_providers if name in KEYED]
+
+    def _keyed(self, provider: str) -> KeySpec:
+        spec = next((k for k in self.keyed_providers() if k.provider == provider), None)
+        if spec is None:
+            raise NotFound(f"no provider key {provider!r} on this server: keys are for "
+                           + (", ".join(k.provider for k in self.keyed_providers()) or "none"))
+        return spec
+
+    def provider_keys(self, tenant: Tenant) -> list[KeyInEffect]:
+        """Each key's state, never the key (nor any part of the deployment's)."""
+        return [in_effect(self.settings, spec.provider, tenant.own_keys, open_key=False)
+                for spec in self.keyed_providers()]
+
+    async def set_provider_key(self, tenant: Tenant, provider: str, key: str) -> KeyInEffect:
+        spec = self._keyed(provider)
+        account = await self.repo.set_provider_key(tenant.name, spec.provider,
+                                                   check_key_text(key))
+        return in_effect(self.settings, spec.provider, account.own_keys, open_key=False)
+
+    async def remove_provider_key(self, tenant: Tenant, provider: str) -> KeyInEffect:
+        """The account's key gone; the deployment's, if any, is in effect again."""
+        spec = self._keyed(provider)
+        account = await self.repo.remove_provider_key(tenant.name, spec.provider)
+        return in_effect(self.settings, spec.provider, account.own_keys, open_key=False)
+
+    async def check_provider_key(self, tenant: Tenant, provider: str) -> KeyCheck:
+        """The provider's cheapest real call with the key in effect for this account. Each
+        check counts against the account's allowance, whatever it answers."""
+        spec = self._keyed(provider)
+        impl = self.providers.get(spec.provider)
+        if impl is None:
+            return KeyCheck(False, "error", self.providers.unavailable_reason(spec.provider))
+        try:
+            effect = in_effect(self.settings, spec.provider, tenant.own_keys)
+        except SealedSecretError:
+            return KeyCheck(False, "error", f"the saved {spec.label} key does not open with "
+                            "this deployment's key (was BOOTHAI_SIGNING_KEY changed?): enter "
+                            "it again")
+        if effect.value is None:
+            return KeyCheck(False, "no_key", no_key_message(spec))
+        try:
+            async with self.key_checks.attempt(KEY_CHECK_SCOPE, tenant.name) as attempt:
+                attempt.failed()  # every call counts: it is the provider's, on a paid key
+                return await impl.check_key(effect.value.get_secret_value())
+        except TooManyAttempts as exc:
+            raise TooManyAttempts(f"too many key checks; try again in {exc.retry_after} s",
+                                  retry_after=exc.retry_after) from None
 
 
 def _is_id(value: str) -> bool:

@@ -48,6 +48,14 @@ class ServiceHealth:
         self.providers = providers
         self.gpu = gpu
 
+    def _provider_state(self, name, problem: str | None) -> str:
+        if problem is not None:
+            return f"unavailable: {problem}"
+        if self.providers.needs_account_keys(name):
+            # Runs for the accounts that added their own key (shared/provider_keys.py).
+            return "ok (no deployment key: accounts use their own)"
+        return "ok"
+
     async def check(self) -> HealthReport:
         checks = {
             "tables": await _ping(lambda: self.tables.ping("tenants")),
@@ -60,7 +68,7 @@ class ServiceHealth:
             loaded = list((await self.gpu.models()).loaded)
         except Exception as exc:  # health reports, it never raises
             models_error = exc.__class__.__name__
-        providers = {str(name): "ok" if problem is None else f"unavailable: {problem}"
+        providers = {str(name): self._provider_state(name, problem)
                      for name, problem in self.providers.states().items()}
         return HealthReport(storage=self.settings.storage, checks=checks, providers=providers,
                             gpu_backend=self.settings.gpu_backend, gpu_ready=ready,

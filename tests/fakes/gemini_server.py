@@ -8,9 +8,13 @@ and answered by the next scripted behaviour, or by a plain success when the scri
     fake.script(Behaviour.status(503), Behaviour.ok(text_before="Here you go"))
 
 What it checks the way the real API does, before any scripted behaviour:
-- the API key: a wrong one is HTTP 400 INVALID_ARGUMENT "API key not valid. Please pass a
-  valid API key." with an ErrorInfo detail whose reason is API_KEY_INVALID (what
-  generativelanguage.googleapis.com answers; not 401 or 403);
+- the `x-goog-api-key` header holds a key it knows (`accept(...)` adds more than the first);
+  any other is answered as Google does: HTTP 400 INVALID_ARGUMENT, "API key not valid.
+  Please pass a valid API key.", with an ErrorInfo detail of reason API_KEY_INVALID; a key
+  in `exhausted` gets 429 RESOURCE_EXHAUSTED with Google's quota wording. Every call's key is
+  recorded (`keys_seen`), so tests can tell whose key reached the provider;
+- `GET /{v1,v1beta}/models` lists the models in pages (`pageSize`, default 50, at most
+  1000; `nextPageToken` while more remain), in the shape the real API answers;
 - the model exists (404 NOT_FOUND otherwise, with Google's wording);
 - `imageConfig.aspectRatio` is one the model supports, and `imageConfig.imageSize` is only
   sent to a model that takes it, with a value it takes ("1K", "2K", "4K"; an uppercase K —
@@ -62,6 +66,11 @@ _GEMINI_3_1K = {
 _GEMINI_31_EXTRA_1K = {"1:4": (512, 2048), "4:1": (2048, 512), "1:8": (384, 3072),
                        "8:1": (3072, 384)}
 _SCALE = {"512": 0.5, "1K": 1, "2K": 2, "4K": 4}
+
+INVALID_KEY_MESSAGE = "API key not valid. Please pass a valid API key."
+QUOTA_MESSAGE = ("You exceeded your current quota, please check your plan and billing details. "
+                 "For more information on this error, head to: "
+                 "https://ai.google.dev/gemini-api/docs/rate-limits.")
 
 
 @dataclass(frozen=True)
@@ -194,13 +203,58 @@ class RecordedRequest:
 class FakeGemini:
     def __init__(self, api_key: str = "test-gemini-key") -> None:
         self.api_key = api_key
+        self.keys: set[str] = {api_key}
+        self.exhausted: set[str] = set()  # keys whose project is out of quota (429)
         self.requests: list[RecordedRequest] = []
+        self.keys_seen: list[tuple[str, str | None]] = []  # (call, key) for every call
+        self.list_calls: list[dict[str, str]] = []  # query of each accepted models.list
         self.unauthorized = 0
         self._script: deque[Behaviour] = deque()
         self._lock = threading.Lock()
-        self.app = Starlette(
-            routes=[Route("/{version}/models/{target}", self._handle, methods=["POST"])]
-        )
+        self.app = Starlette(routes=[
+            Route("/{version}/models", self._list_models, methods=["GET"]),
+            Route("/{version}/models/{target}", self._handle, methods=["POST"]),
+        ])
+
+    def accept(self, *keys: str) -> None:
+        """More keys this fake takes (other accounts' own keys)."""
+        self.keys.update(keys)
+
+    def keys_used(self, call: str = "generateContent") -> list[str | None]:
+        return [key for name, key in self.keys_seen if name == call]
+
+    def _refuse_key(self, call: str, request: Request) -> Response | None:
+        key = request.headers.get("x-goog-api-key")
+        self.keys_seen.append((call, key))
+        if key not in self.keys:
+            self.unauthorized += 1
+            return _invalid_key()
+        if key in self.exhausted:
+            return _quota_exceeded()
+        return None
+
+    async def _list_models(self, request: Request) -> Response:
+        version = request.path_params["version"]
+        if version not in ("v1", "v1beta"):
+            return _error(404, f"unknown API version {version}")
+        refused = self._refuse_key("models.list", request)
+        if refused is not None:
+            return refused
+        query = dict(request.query_params)
+        try:
+            size = min(1000, int(query.get("pageSize") or 50))
+            start = int(query.get("pageToken") or 0)
+        except ValueError:
+            return _error(400, "Invalid value for pageSize or pageToken")
+        if size < 0:
+            return _error(400, "page_size must be positive")
+        self.list_calls.append(query)
+        names = sorted(MODELS)
+        page = names[start:start + (size or 50)]
+        body: dict = {"models": [_model_resource(name) for name in page]}
+        if start + len(page) < len(names):
+            body["nextPageToken"] = str(start + len(page))
+        return JSONResponse(body)
 
     def script(self, *behaviours: Behaviour) -> None:
         with self._lock:
@@ -215,14 +269,9 @@ class FakeGemini:
         model, _, action = request.path_params["target"].partition(":")
         if version not in ("v1", "v1beta") or action != "generateContent":
             return _error(404, f"unknown method {version}/{action}")
-        if request.headers.get("x-goog-api-key") != self.api_key:
-            self.unauthorized += 1
-            return _error(400, "API key not valid. Please pass a valid API key.", details=[
-                {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-                 "domain": "googleapis.com",
-                 "metadata": {"service": "generativelanguage.googleapis.com"}},
-                {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US",
-                 "message": "API key not valid. Please pass a valid API key."}])
+        refused = self._refuse_key("generateContent", request)
+        if refused is not None:
+            return refused
 
         raw = await request.body()
         body = json.loads(raw)
@@ -311,6 +360,33 @@ async def _hang(request: Request) -> None:
         await asyncio.sleep(0.1)
 
 
+def _model_resource(name: str) -> dict:
+    """One entry of models.list, with the fields the real resource carries."""
+    return {"name": f"models/{name}", "version": "2.0", "displayName": name,
+            "description": f"{name} (fake)", "inputTokenLimit": 32768,
+            "outputTokenLimit": 32768,
+            "supportedGenerationMethods": ["generateContent", "countTokens"],
+            "temperature": 1, "topP": 0.95, "maxTemperature": 2}
+
+
+def _invalid_key() -> JSONResponse:
+    """What generativelanguage.googleapis.com answers a key it does not know."""
+    return JSONResponse({"error": {
+        "code": 400, "message": INVALID_KEY_MESSAGE, "status": "INVALID_ARGUMENT",
+        "details": [
+            {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+             "domain": "googleapis.com",
+             "metadata": {"service": "generativelanguage.googleapis.com"}},
+            {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US",
+             "message": INVALID_KEY_MESSAGE},
+        ]}}, status_code=400)
+
+
+def _quota_exceeded() -> JSONResponse:
+    """A key whose quota is spent: the same answer as a scripted quota failure."""
+    return _quota_error()
+
+
 def _error(code: int, message: str, details: list[dict] | None = None) -> JSONResponse:
     status = _STATUS_WORDS.get(code, "UNKNOWN")
     error: dict = {"code": code, "message": message, "status": status}
@@ -319,9 +395,6 @@ def _error(code: int, message: str, details: list[dict] | None = None) -> JSONRe
     return JSONResponse({"error": error}, status_code=code)
 
 
-QUOTA_MESSAGE = ("You exceeded your current quota, please check your plan and billing details. "
-                 "For more information on this error, head to: "
-                 "https://ai.google.dev/gemini-api/docs/rate-limits.")
 LEAKED_MESSAGE = "Your API key was reported as leaked. Please use another API key."
 
 

@@ -14,7 +14,14 @@ What the real service does that a naive fake would not, each scriptable per job:
   - `download.php?f=…` may answer with a redirect to the file (`redirect=True`: to
     `/image/…` on the same site; `redirect_to=BASE`: to another origin, a CDN);
   - error texts are Russian prose, not codes (`error="Недостаточно средств"`), and may be
-    refused as early as create_queue (`create_error=…`).
+    refused as early as create_queue (`create_error=…`);
+  - keys: the Bearer header must name one it knows (`accept(...)` adds more); another is
+    refused with 401 and a Russian text (the real wording is unpublished: modelled), and a
+    key in `broke` (an account with no money or plan left) gets `success: false` and
+    "Недостаточно средств на балансе" from every method. Each call records its key;
+  - `available_api` (the account-level method the docs list first: which methods the key
+    may call) is asked the same two-step way: create_queue, then get_result, which
+    reconnects once before it answers the list.
 
     fake = FakeTurbotext(api_key="tt-key")
     fake.script(TBehaviour(reconnects=2, shape="relative"))
@@ -86,11 +93,24 @@ class Call:
     method: str
     do: str
     queue_id: str | None = None
+    key: str | None = None  # the Bearer token it came with
+
+
+WRONG_KEY_TEXT = "Неверный ключ API: авторизация не пройдена"
+NO_MONEY_TEXT = "Недостаточно средств на балансе"
+AVAILABLE_API = [
+    {"name": "mix_images", "description": "Микс фото"},
+    {"name": "deepfake_photo", "description": "Замена лица"},
+    {"name": "generate_image2image", "description": "Генерация по фото"},
+]
 
 
 class FakeTurbotext:
     def __init__(self, api_key: str = "test-turbotext-key") -> None:
         self.api_key = api_key
+        self.keys: set[str] = {api_key}
+        self.broke: set[str] = set()  # keys whose account has no money left
+        self._available_queues: dict[int, int] = {}  # available_api queue → polls so far
         self.jobs: dict[int, FakeJob] = {}
         self.calls: list[Call] = []
         self.downloads: list[tuple[str, bool]] = []  # (path, bearer header present)
@@ -116,6 +136,13 @@ class FakeTurbotext:
         with self._lock:
             return self._script.popleft() if self._script else TBehaviour()
 
+    def accept(self, *keys: str) -> None:
+        """More keys this fake takes (other accounts' own keys)."""
+        self.keys.update(keys)
+
+    def keys_used(self, method: str | None = None) -> list[str | None]:
+        return [c.key for c in self.calls if method is None or c.method == method]
+
     def calls_after(self, t: float) -> list[Call]:
         return [c for c in self.calls if c.at > t]
 
@@ -127,22 +154,47 @@ class FakeTurbotext:
     # -- API --------------------------------------------------------------------------------
     async def _api(self, request: Request) -> Response:
         method = request.path_params["method"]
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+        header = request.headers.get("authorization", "")
+        key = header.removeprefix("Bearer ") if header.startswith("Bearer ") else None
+        if key not in self.keys:
             self.unauthorized += 1
-            return JSONResponse({"success": False, "error": "auth_error"}, status_code=401)
+            self.calls.append(Call(time.monotonic(), method, "", None, key))
+            return JSONResponse({"success": False, "error": WRONG_KEY_TEXT}, status_code=401)
         if not request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
         ):
             return JSONResponse({"success": False, "error": "params_error"}, status_code=400)
         form = {k: str(v) for k, v in (await request.form()).items()}
         do = form.get("do", "")
-        self.calls.append(Call(time.monotonic(), method, do, form.get("queueid")))
+        self.calls.append(Call(time.monotonic(), method, do, form.get("queueid"), key))
+        if key in self.broke:
+            return JSONResponse({"success": False, "error": NO_MONEY_TEXT})
+        if method == "available_api":
+            return self._available_api(do, form)
         if method not in REQUIRED_FIELDS:
             return JSONResponse({"success": False, "error": "method_not_found"}, status_code=404)
         if do == "create_queue":
             return await self._create(request, method, form)
         if do == "get_result":
             return await self._get_result(form)
+        return JSONResponse({"success": False, "error": "params_error"})
+
+    def _available_api(self, do: str, form: dict[str, str]) -> Response:
+        if do == "create_queue":
+            with self._lock:
+                self._next_id += 1
+                self._available_queues[self._next_id] = 0
+            return JSONResponse({"success": True, "queueid": self._next_id})
+        if do == "get_result":
+            try:
+                queue = int(form.get("queueid", ""))
+                polls = self._available_queues[queue]
+            except (ValueError, KeyError):
+                return JSONResponse({"success": False, "error": "queue_not_found"})
+            self._available_queues[queue] = polls + 1
+            if polls == 0:
+                return JSONResponse({"action": "reconnect"})
+            return JSONResponse({"success": True, "error": "", "available_api": AVAILABLE_API})
         return JSONResponse({"success": False, "error": "params_error"})
 
     async def _create(self, request: Request, method: str, form: dict[str, str]) -> Response:
@@ -245,7 +297,7 @@ class FakeTurbotext:
     async def _download(self, request: Request) -> Response:
         name = request.query_params.get("f", "")
         if name in self._redirects:
-            bearer = request.headers.get("authorization") == f"Bearer {self.api_key}"
+            bearer = request.headers.get("authorization") in {f"Bearer {k}" for k in self.keys}
             self.downloads.append((request.url.path, bearer))
             # A site-relative Location for its own /image/, an absolute one for a CDN.
             return RedirectResponse(f"{self._redirects[name]}/image/{name}", status_code=302)
@@ -268,7 +320,7 @@ class FakeTurbotext:
         return Starlette(routes=[Route("/image/{name}", image, methods=["GET"])])
 
     def _file(self, request: Request, name: str) -> Response:
-        bearer = request.headers.get("authorization") == f"Bearer {self.api_key}"
+        bearer = request.headers.get("authorization") in {f"Bearer {k}" for k in self.keys}
         self.downloads.append((request.url.path, bearer))
         if name not in self.files:
             return Response(status_code=404)

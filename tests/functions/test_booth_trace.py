@@ -250,7 +250,7 @@ def _assert_cause(b: dict, provider: ProviderName, response: httpx.Response, cau
 
 def test_gemini_invalid_key_is_key_rejected(cloud_booth) -> None:  # noqa: F811
     b = cloud_booth(ProviderName.GEMINI, ProcessingType.PROMPT)
-    b["gemini"].api_key = "the-key-google-knows"  # ours is no longer valid
+    b["gemini"].keys = {"the-key-google-knows"}  # ours is no longer valid
     response = cloud_post(b, photos.green_screen(640, 480))
     job = _assert_cause(b, ProviderName.GEMINI, response, "key_rejected", "gemini_key_invalid")
     assert "API key not valid" in job["detail"] and "test-gemini-key" not in job["detail"]
@@ -295,7 +295,7 @@ def test_turbotext_no_money_is_quota_in_its_own_words(cloud_booth) -> None:  # n
 
 def test_turbotext_wrong_key_is_key_rejected(cloud_booth) -> None:  # noqa: F811
     b = cloud_booth(ProviderName.TURBOTEXT, ProcessingType.PROMPT)
-    b["turbotext"].api_key = "another-key"
+    b["turbotext"].keys = {"another-key"}  # ours is no longer valid
     response = cloud_post(b, photos.green_screen(640, 480))
     _assert_cause(b, ProviderName.TURBOTEXT, response, "key_rejected", "turbotext_http_401")
 

@@ -28,11 +28,11 @@ def _choose_backend(backend: str) -> None:
         os.environ.pop("GOOGLE_GENAI_HTTP_CLIENT", None)
 
 
-def _transport_of(provider) -> str:
+def _transport_of(provider, key: str) -> str:
     import httpx
     import httpx2
 
-    api = provider._client._api_client
+    api = provider._clients.client(key)._api_client
     if api._use_aiohttp():
         return "aiohttp"
     client = api._async_httpx_client
@@ -52,7 +52,7 @@ async def _run_case(case: dict) -> dict:
     provider = GeminiProvider(settings, retry_min_seconds=case.get("retry_min_seconds", 5.0))
     job = make_job(image_bytes((600, 800)), seconds=case["seconds"])
     started = time.monotonic()
-    out: dict = {"name": case["name"], "transport": _transport_of(provider)}
+    out: dict = {"name": case["name"], "transport": _transport_of(provider, case["api_key"])}
     try:
         await provider.run(job)
         out["result"] = "image"

@@ -333,12 +333,11 @@ async def test_wrong_key_is_an_http_error_and_key_never_leaks(gemini_fake, photo
 
 
 # -- operator side ------------------------------------------------------------------------------
-def test_check_slot_refuses_without_api_key():
+def test_a_slot_is_no_less_valid_without_a_deployment_key():
+    """Issue 14: accounts bring their own key, so none here is no reason to refuse a slot."""
     provider = GeminiProvider(Settings(gemini_api_key=None))
-    with pytest.raises(InvalidInput) as err:
-        provider.check_slot(_slot(type=ProcessingType.PROMPT, prompt="x"))
-    assert err.value.field == "type"
-    assert "GEMINI_API_KEY" in str(err.value)
+    provider.check_slot(_slot(type=ProcessingType.PROMPT, prompt="x"))
+    assert provider.setup_problem() is None and provider.deployment_key() is None
 
 
 async def test_run_without_key_fails_with_reason(photo):
@@ -346,6 +345,7 @@ async def test_run_without_key_fails_with_reason(photo):
     with pytest.raises(ProviderFailed) as err:
         await provider.run(make_job(photo))
     assert err.value.reason == "gemini_no_api_key"
+    assert "add your Gemini key" in str(err.value) and "GEMINI_API_KEY" in str(err.value)
     await provider.aclose()
 
 

@@ -22,7 +22,7 @@ from functions.deps import get_webhooks
 from functions.webhooks import router as webhooks_router
 from shared.config import Settings
 from shared.domain import ProcessingType, ProviderName, Slot
-from shared.errors import InvalidInput, ProviderFailed
+from shared.errors import ProviderFailed
 from shared.gpu.off import OffGpuBackend
 from shared.job_signals import JobSignals
 from shared.providers import ProviderContext
@@ -490,24 +490,22 @@ def _bare(settings: Settings, signer, tables, tmp_path) -> TurbotextProvider:
                              fetcher=SafeFetcher())
 
 
-async def test_check_slot_needs_key_and_public_url(signer, tables, tmp_path):
+async def test_a_missing_key_or_public_url_never_refuses_a_slot(signer, tables, tmp_path):
+    """Issue 14: slots save in any state. What the deployment lacks is its setup problem
+    (shown on the tab and the cards); a missing key is the account's (ProviderRegistry)."""
     no_key = _bare(Settings(turbotext_api_key=None, public_base_url="https://b.example"),
                    signer, tables, tmp_path)
-    with pytest.raises(InvalidInput) as err:
-        no_key.check_slot(_slot())
-    assert "TURBOTEXT_API_KEY" in str(err.value) and err.value.field == "type"
+    no_key.check_slot(_slot())
+    assert no_key.setup_problem() is None and no_key.deployment_key() is None
 
     no_url = _bare(Settings(turbotext_api_key="k", storage="embedded"), signer, tables, tmp_path)
-    with pytest.raises(InvalidInput) as err:
-        no_url.check_slot(_slot())
-    assert "BOOTHAI_PUBLIC_BASE_URL" in str(err.value)
+    no_url.check_slot(_slot())
+    assert "BOOTHAI_PUBLIC_BASE_URL" in (no_url.setup_problem() or "")
 
     # On AWS the links are presigned S3 URLs: no public base URL needed.
-    _bare(Settings(turbotext_api_key="k", storage="aws"), signer, tables, tmp_path).check_slot(
-        _slot())
-    _bare(Settings(turbotext_api_key="k", public_base_url="https://b.example"), signer, tables,
-          tmp_path).check_slot(_slot())
-    for p in (no_key, no_url):
+    on_aws = _bare(Settings(turbotext_api_key="k", storage="aws"), signer, tables, tmp_path)
+    assert on_aws.setup_problem() is None
+    for p in (no_key, no_url, on_aws):
         await p.aclose()
 
 

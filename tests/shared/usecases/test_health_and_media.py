@@ -45,11 +45,13 @@ async def test_a_valid_signature_never_opens_originals(services):
 
 
 async def test_every_report_of_a_provider_agrees_when_the_gpu_is_off(tmp_path):
-    """Health, the operator's tabs and slot save read one state: with the GPU backend off,
-    the GPU providers are unavailable everywhere, with the same reason."""
+    """Health, the operator's tabs and slot cards read one state: with the GPU backend off,
+    the GPU providers are unavailable everywhere, with the same reason. Since issue 14 their
+    slots still save (prepared ahead), and the card says what stops them. Gemini without a
+    deployment key runs for accounts that add their own: health says so, and an account
+    without one is told to add it."""
     from shared.config import Settings
     from shared.domain import ProviderName
-    from shared.errors import InvalidInput
     from shared.services import build_services
     from shared.usecases.console import SlotSettings
 
@@ -58,14 +60,23 @@ async def test_every_report_of_a_provider_agrees_when_the_gpu_is_off(tmp_path):
     try:
         report = await services.health.check()
         await services.create_tenant("acme", "operator-pass-1")
-        for name in (ProviderName.QWEN, ProviderName.DEEPSEEK, ProviderName.GEMINI):
+        for name in (ProviderName.QWEN, ProviderName.DEEPSEEK):
             tab = services.console.tab(name)
-            assert not tab.available
+            assert not tab.available and not tab.editable and tab.unavailable_code == "setup"
             assert report.providers[str(name)] == f"unavailable: {tab.unavailable_reason}"
-            with pytest.raises(InvalidInput) as refused:
-                await services.console.save_slot("acme", str(name), 1,
-                                                 SlotSettings(type="prompt", prompt="a hat"))
-            assert tab.unavailable_reason in str(refused.value)
+            slot = await services.console.save_slot("acme", str(name), 1,
+                                                    SlotSettings(type="prompt", prompt="a hat"))
+            assert services.console.view(slot, "http://x/").problem.message == tab.unavailable_reason
+        assert report.providers["gemini"] == "ok (no deployment key: accounts use their own)"
+        assert services.console.tab(ProviderName.GEMINI).available  # the deployment's view
+        mine = services.console.tab(ProviderName.GEMINI, own_keys={})
+        assert not mine.available and mine.unavailable_code == "no_key" and mine.editable
+        assert "add your Gemini key" in mine.unavailable_reason
+        slot = await services.console.save_slot("acme", "gemini", 1,
+                                                SlotSettings(type="prompt", prompt="a hat",
+                                                             enabled=True))
+        problem = services.console.view(slot, "http://x/", {}).problem
+        assert slot.enabled and problem.code == "no_key" and problem.message == mine.unavailable_reason
         assert report.providers["local"] == "ok" and services.console.tab(ProviderName.LOCAL).available
     finally:
         await services.aclose()
