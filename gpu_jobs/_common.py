@@ -150,6 +150,13 @@ class TransformersRunner:
             self._processor = None
             free_memory(self.device)
 
+    def memory_bytes(self) -> int:
+        """Bytes of the loaded model's parameters and buffers (0 when not loaded)."""
+        model = self._model
+        if model is None:
+            return 0
+        return sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+
     def _pretrained_kwargs(self) -> dict[str, Any]:
         return {"revision": self.revision} if self.revision else {}
 
