@@ -238,3 +238,24 @@ def test_warm_up_runs_one_edit(qwen_edit_dir) -> None:
 def test_memory_bytes_counts_the_loaded_weights(editor) -> None:
     expected = sum(p.numel() * p.element_size() for p in editor._pipe.transformer.parameters())
     assert editor.memory_bytes() > expected > 0
+
+
+def test_speed_options_are_off_by_default_and_applied_when_set(qwen_edit_dir, editor) -> None:
+    """The attention backend and regional compile are settings (off until measured on a GPU):
+    unset, the denoiser keeps diffusers' defaults; set, `load()` applies them."""
+    def backends(runner):
+        return {getattr(m.processor, "_attention_backend", None)
+                for m in runner._pipe.transformer.modules() if hasattr(m, "processor")}
+
+    def compiled(runner):
+        return [b._compiled_call_impl is not None for b in runner._pipe.transformer.transformer_blocks]
+
+    assert editor.attention_backend == "" and not editor.compile_blocks
+    assert backends(editor) == {None} and not any(compiled(editor))
+    fast = QwenImageEditor(str(qwen_edit_dir), device="cpu", lightning_lora="off",
+                           attention_backend="native", compile_blocks=True)
+    fast.load()  # compiled blocks compile on their first call: not run here (CPU, no compiler)
+    from diffusers.models.attention_dispatch import AttentionBackendName
+
+    assert backends(fast) == {AttentionBackendName.NATIVE} and all(compiled(fast))
+    fast.unload()

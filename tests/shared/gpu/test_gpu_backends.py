@@ -454,3 +454,25 @@ async def test_tiny_models_are_evicted_to_stay_under_the_budget(
     assert (await backend.models()).loaded == (QWEN_IMAGE_EDIT,)
     assert backend._sizes[QWEN_IMAGE_EDIT] <= backend.memory_budget_bytes
     await backend.aclose()
+
+
+@pytest.mark.gpu_models
+def test_settings_reach_the_inprocess_backend_and_its_editor(tmp_path) -> None:
+    from shared.config import Settings
+    from shared.services import build_services
+
+    settings = Settings(data_dir=tmp_path / "data", gpu_backend="inprocess",
+                        enabled_providers=["qwen", "deepseek", "local"], qwen_lightning_lora="off",
+                        qwen_attention_backend="native", qwen_compile=True,
+                        qwen_reference_vae_area=512 * 512, gpu_memory_budget_gib=1.5)
+    services = build_services(settings)
+    backend = services.gpu
+    assert isinstance(backend, InProcessGpuBackend)
+    assert backend.memory_budget_bytes == int(1.5 * 2**30)
+    runner = backend._factories[QWEN_IMAGE_EDIT]()
+    assert (runner.attention_backend, runner.compile_blocks, runner.reference_vae_image_size) == (
+        "native", True, 512 * 512)
+    assert runner.lightning_lora is None  # "off"
+    assert services.gpu_preload_ids() == [QWEN_IMAGE_EDIT, JANUS]
+    local_only = Settings(data_dir=tmp_path / "d2", enabled_providers=["local"])
+    assert build_services(local_only).gpu_preload_ids() == []
