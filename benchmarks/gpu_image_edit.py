@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import statistics
 import sys
 import threading
@@ -255,6 +256,17 @@ def photo(size: int | tuple[int, int], seed: int) -> bytes:
     return buf.getvalue()
 
 
+def output_size(photo_size: tuple[int, int], area: int = 1024 * 1024, multiple: int = 32) -> tuple[int, int]:
+    """The booth's output size for a guest photo: its aspect ratio at ~1 MP, multiples of 32.
+    The rule of shared.providers.qwen.output_size, repeated so the GPU machine needs only the
+    GPU stack (tests/gpu_jobs/test_gpu_benchmark.py checks they agree)."""
+    width, height = photo_size
+    ratio = width / max(1, height)
+    target_w = math.sqrt(area * ratio)
+    return (max(multiple, round(target_w / multiple) * multiple),
+            max(multiple, round(target_w / ratio / multiple) * multiple))
+
+
 @dataclass
 class Result:
     label: str
@@ -267,7 +279,6 @@ class Result:
 def run(tiny: bool, quick: bool, repeats: int, *, attention_backend: str | None = None,
         compile_blocks: bool = False, reference_vae_area: int | None = None) -> dict:
     from gpu_jobs.image_edit import QwenImageEditor
-    from shared.providers.qwen import output_size
 
     device = torch.device("cpu" if tiny else "cuda")
     if tiny:

@@ -162,6 +162,10 @@ class InProcessGpuBackend:
         loading = self.loading()
         if loading:
             return False, f"loading {', '.join(loading)}"
+        for model_id, problem in sorted(self.preload_problems.items()):
+            runner = self._runners.get(model_id)
+            if runner is None or not runner.loaded:
+                return False, problem  # a booth tab's model failed to load at start
         return True, ""
 
     async def aclose(self) -> None:
@@ -223,6 +227,7 @@ class InProcessGpuBackend:
                     await run_gpu(runner.load)
                     self._sizes[model_id] = _runner_bytes(runner)
                     self._last_used[model_id] = time.monotonic()
+                    self.preload_problems.pop(model_id, None)
                     await self._make_room(model_id, 0)
             except (InvalidRequest, ModelUnavailable) as exc:
                 raise translate(exc, what=model_id) from exc

@@ -14,11 +14,23 @@ pytestmark = pytest.mark.gpu_models
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_image_edit.py"
 
 
-def test_tiny_benchmark_prints_the_table_and_writes_the_figures(capsys, monkeypatch, tmp_path) -> None:
+@pytest.fixture
+def module(monkeypatch):
     spec = importlib.util.spec_from_file_location("gpu_image_edit_bench", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look the module up
     spec.loader.exec_module(module)
+    return module
+
+
+def test_the_booth_case_uses_the_providers_output_size(module) -> None:
+    from shared.providers.qwen import output_size
+
+    for photo in [(1536, 1024), (6000, 4000), (1080, 1920), (1000, 1000)]:
+        assert module.output_size(photo) == output_size(photo)
+
+
+def test_tiny_benchmark_prints_the_table_and_writes_the_figures(module, capsys, tmp_path) -> None:
     out = tmp_path / "figures.json"
     assert module.main(["--tiny", "--quick", "--json", str(out)]) == 0
     printed = capsys.readouterr().out

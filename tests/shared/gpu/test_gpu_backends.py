@@ -476,3 +476,16 @@ def test_settings_reach_the_inprocess_backend_and_its_editor(tmp_path) -> None:
     assert services.gpu_preload_ids() == [QWEN_IMAGE_EDIT, JANUS]
     local_only = Settings(data_dir=tmp_path / "d2", enabled_providers=["local"])
     assert build_services(local_only).gpu_preload_ids() == []
+
+
+async def test_a_preload_that_fails_keeps_ready_false_with_the_reason() -> None:
+    class Broken(SizedRunner):
+        def load(self) -> None:
+            raise OSError("weights folder /models/qwen is missing")
+
+    backend = InProcessGpuBackend(qwen_edit_model="unused", janus_model="unused")
+    backend._factories[QWEN_IMAGE_EDIT] = lambda: Broken("edit", 1, [])
+    backend.start_preload([QWEN_IMAGE_EDIT])
+    await backend._preload
+    ready, reason = await backend.ready()
+    assert not ready and "qwen_image_edit could not be loaded" in reason and "missing" in reason
