@@ -15,6 +15,13 @@ same objects the `modal` backend sends with `.remote.aio(request)`; Modal pickle
 gpu_jobs is shipped into the image). gpu_jobs.tasks turns a request into the runner call,
 exactly as the in-process backend does.
 
+Settings reach the containers: `modal deploy` reads this machine's BOOTHAI_* GPU settings
+(shared.config.Settings, from its environment) and hands them to every GPU class as a Secret
+(`settings_secret`), so a Lightning LoRA or a speed option set here is what the containers
+run. Serving containers are offline (HF_HUB_OFFLINE=1): every weight comes from the volume
+that `download_weights` filled, the Lightning LoRA included; nothing downloads inside a
+booth's window.
+
 Imports on a machine without torch or Modal credentials: torch and the runners are imported
 inside `image.imports()`; the request types and gpu_jobs.tasks are pure Python, imported at
 the top (every image here ships gpu_jobs); nothing here talks to Modal at import time.
@@ -38,7 +45,16 @@ from gpu_jobs.requests import (
 
 APP_NAME = "boothai-gpu"
 WEIGHTS_DIR = "/weights"
-GPU = "H100"
+# GPU per class, by what its model needs:
+# - Qwen-Image-Edit: 54 GiB of bf16 weights (transformer 38, text encoder 15.4) plus ~6 GiB of
+#   activations at 1 MP: an 80 GB card. (The smoke script measures one H200; an H100 has the
+#   same bf16 compute, and the figures will say whether it keeps the booth window.)
+EDIT_GPU = "H100"
+# - Janus-Pro-7B: ~15 GiB in bf16 plus a 576-token image generation: a 48 GB card is plenty.
+JANUS_GPU = "L40S"
+# - Vision / OCR: Qwen3-VL 2B (the default, ~4.5 GiB) up to 8B (~17 GiB) and GOT-OCR (0.6 B),
+#   with at most 4 MP of image tokens (the API's pixel cap): a 48 GB card, not an H100.
+VISION_GPU = "L40S"
 SCALEDOWN_SECONDS = 300
 CALL_TIMEOUT_SECONDS = 900
 
@@ -58,9 +74,9 @@ image = (
     )
     .env(
         {
-            # hub downloads are cached on the volume, so containers share one copy
+            # hub downloads are cached on the volume, so containers share one copy; serving
+            # classes add HF_HUB_OFFLINE=1 (serving_secret), download_weights stays online
             "HF_HOME": f"{WEIGHTS_DIR}/hf",
-            "HF_HUB_OFFLINE": "0",
             "TOKENIZERS_PARALLELISM": "false",
         }
     )
@@ -69,6 +85,25 @@ image = (
 # The operations functions need no torch, but this module imports gpu_jobs' pure-Python
 # request types and tasks at the top, so every container that loads it gets gpu_jobs too.
 ops_image = modal.Image.debian_slim(python_version="3.11").add_local_python_source("gpu_jobs")
+
+# --- settings -----------------------------------------------------------------------------
+def deploy_settings_env() -> dict[str, str]:
+    """The BOOTHAI_* GPU settings of the machine running `modal deploy` / `modal run`
+    (shared.config.Settings.gpu_container_env). Inside a container: nothing to read, the
+    Secret has already put them into the environment (and shared/ is not shipped)."""
+    if not modal.is_local():
+        return {}
+    from shared.config import Settings
+
+    return Settings().gpu_container_env()
+
+
+SETTINGS_ENV = deploy_settings_env()
+settings_secret = modal.Secret.from_dict(SETTINGS_ENV)
+# Serving never reaches the hub: a missing file fails at once instead of downloading inside a
+# booth's window (and a cold start cannot depend on the hub being up).
+SERVING_ENV = {"HF_HUB_OFFLINE": "1"}
+serving_secret = modal.Secret.from_dict(SERVING_ENV)
 
 # --- app --------------------------------------------------------------------------------
 app = modal.App(APP_NAME)
@@ -93,8 +128,8 @@ def _vision_model_dir() -> str:
 
 GPU_CLASS_OPTIONS: dict[str, Any] = {
     "image": image,
-    "gpu": GPU,
     "volumes": {WEIGHTS_DIR: weights},
+    "secrets": [settings_secret, serving_secret],
     "scaledown_window": SCALEDOWN_SECONDS,
     "timeout": CALL_TIMEOUT_SECONDS,
     "enable_memory_snapshot": True,
@@ -102,19 +137,23 @@ GPU_CLASS_OPTIONS: dict[str, Any] = {
 }
 
 
-@app.cls(**GPU_CLASS_OPTIONS)
+@app.cls(gpu=EDIT_GPU, **GPU_CLASS_OPTIONS)
 @modal.concurrent(max_inputs=1)
 class ImageEditor:
-    """Qwen-Image-Edit-Plus. Env: BOOTHAI_QWEN_EDIT_MODEL, BOOTHAI_QWEN_LIGHTNING_LORA,
-    BOOTHAI_QWEN_EDIT_CONDITION_AREA / BOOTHAI_QWEN_EDIT_VAE_AREA (pixel areas)."""
+    """Qwen-Image-Edit-Plus. Env (settings_secret): BOOTHAI_QWEN_EDIT_MODEL,
+    BOOTHAI_QWEN_LIGHTNING_LORA, BOOTHAI_QWEN_EDIT_CONDITION_AREA / _VAE_AREA (pixel areas),
+    BOOTHAI_QWEN_REFERENCE_VAE_AREA, BOOTHAI_QWEN_ATTENTION_BACKEND, BOOTHAI_QWEN_COMPILE."""
 
     @modal.enter(snap=True)
     def load(self) -> None:
+        """Weights onto the GPU, the Lightning LoRA fused, then one warm-up edit: the snapshot
+        taken after this hook holds warm kernels (and compiled blocks), not a cold model."""
         self.runner = QwenImageEditor(
             condition_image_size=_env_int("BOOTHAI_QWEN_EDIT_CONDITION_AREA"),
             vae_image_size=_env_int("BOOTHAI_QWEN_EDIT_VAE_AREA"),
         )
         self.runner.load()
+        self.runner.warm_up()
 
     @modal.method()
     def edit(self, request: EditRequest) -> EditAnswer:
@@ -127,7 +166,7 @@ class ImageEditor:
         return self.runner.loaded
 
 
-@app.cls(**GPU_CLASS_OPTIONS)
+@app.cls(gpu=JANUS_GPU, **GPU_CLASS_OPTIONS)
 @modal.concurrent(max_inputs=1)
 class JanusGenerator:
     """Janus-Pro. Env: BOOTHAI_JANUS_MODEL."""
@@ -136,6 +175,7 @@ class JanusGenerator:
     def load(self) -> None:
         self.runner = JanusRunner()
         self.runner.load()
+        self.runner.warm_up()
 
     @modal.method()
     def generate(self, prompt: str, n: int = 1, seed: int | None = None) -> list[bytes]:
@@ -150,7 +190,7 @@ class JanusGenerator:
         return self.runner.loaded
 
 
-@app.cls(**GPU_CLASS_OPTIONS)
+@app.cls(gpu=VISION_GPU, **GPU_CLASS_OPTIONS)
 @modal.concurrent(max_inputs=1)
 class VisionModel:
     """One container set per vision model id (`VisionModel(model_id="qwen3_vl_2b")`).
@@ -162,6 +202,7 @@ class VisionModel:
     def load(self) -> None:
         self.runner = build_runner(self.model_id or DEFAULT_VISION_MODEL, model_dir=_vision_model_dir())
         self.runner.load()
+        self.runner.warm_up()
 
     @modal.method()
     def chat(self, request: VisionChatRequest) -> TextAnswer:
@@ -198,19 +239,35 @@ def set_warm_containers(min_containers: int) -> None:
     _scale(min_containers, WARM_TARGETS)
 
 
-@app.function(image=image, volumes={WEIGHTS_DIR: weights}, timeout=3 * 3600)
-def download_weights() -> None:
-    """Fill the volume's hub cache with every checkpoint the app serves."""
-    from huggingface_hub import snapshot_download
-
+def weight_downloads() -> list[tuple[str, str | None]]:
+    """What the app serves, as (hub repo, file): None means the whole snapshot. The Lightning
+    LoRA is one file of a repository holding many (the settings name which)."""
     from gpu_jobs.image_edit import MODEL_ID as EDIT_ID
+    from gpu_jobs.image_edit import hub_file, lightning_spec
     from gpu_jobs.janus import MODEL_ID as JANUS_ID
     from gpu_jobs.vision_models import VISION_MODELS
 
-    repos = [EDIT_ID, JANUS_ID] + [s.checkpoint for s in VISION_MODELS.values() if not s.unavailable]
-    for repo in repos:
-        print("downloading", repo)
-        snapshot_download(repo)
+    edit_model = os.environ.get("BOOTHAI_QWEN_EDIT_MODEL", "").strip() or EDIT_ID
+    janus_model = os.environ.get("BOOTHAI_JANUS_MODEL", "").strip() or JANUS_ID
+    repos = [edit_model, janus_model] + [s.checkpoint for s in VISION_MODELS.values() if not s.unavailable]
+    wanted: list[tuple[str, str | None]] = [(repo, None) for repo in repos]
+    lora = lightning_spec(None)
+    if lora and hub_file(lora):
+        wanted.append(hub_file(lora))
+    return wanted
+
+
+@app.function(image=image, volumes={WEIGHTS_DIR: weights}, secrets=[settings_secret], timeout=3 * 3600)
+def download_weights() -> None:
+    """Fill the volume's hub cache with every checkpoint the app serves, and the LoRA."""
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    for repo, filename in weight_downloads():
+        print("downloading", repo, filename or "")
+        if filename:
+            hf_hub_download(repo, filename)
+        else:
+            snapshot_download(repo)
     weights.commit()
 
 

@@ -86,6 +86,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        services.start_gpu_preload()  # inprocess GPU: the booth tabs' models, in the background
         yield
         if owned:
             await services.aclose()

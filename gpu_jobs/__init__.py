@@ -15,6 +15,12 @@ tier; the runner modules import torch. Imports go one way: the registry imports 
 modules (lazily), never the reverse.
 """
 
-from gpu_jobs.errors import GpuJobError, InvalidRequest, ModelUnavailable, UnsupportedTask
+from gpu_jobs.errors import (
+    DeadlinePassed,
+    GpuJobError,
+    InvalidRequest,
+    ModelUnavailable,
+    UnsupportedTask,
+)
 
-__all__ = ["GpuJobError", "InvalidRequest", "ModelUnavailable", "UnsupportedTask"]
+__all__ = ["DeadlinePassed", "GpuJobError", "InvalidRequest", "ModelUnavailable", "UnsupportedTask"]

@@ -57,6 +57,11 @@ def encode_png(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+def tiny_png(side: int = 64) -> bytes:
+    """A grey PNG for warm-up calls."""
+    return encode_png(Image.new("RGB", (side, side), (128, 128, 128)))
+
+
 def resolve_seed(seed: int | None) -> int:
     """A caller's seed, or a fresh random one (so every result can be reproduced)."""
     return int(seed) if seed is not None else secrets.randbits(31)
@@ -149,6 +154,21 @@ class TransformersRunner:
             self._model = None
             self._processor = None
             free_memory(self.device)
+
+    def warm_up(self) -> None:
+        """One short call (a tiny image, one token), so kernels are ready before a memory
+        snapshot or the first request. Subclasses name the call."""
+        self._warm_up_call(tiny_png())
+
+    def _warm_up_call(self, image: bytes) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def memory_bytes(self) -> int:
+        """Bytes of the loaded model's parameters and buffers (0 when not loaded)."""
+        model = self._model
+        if model is None:
+            return 0
+        return sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
 
     def _pretrained_kwargs(self) -> dict[str, Any]:
         return {"revision": self.revision} if self.revision else {}

@@ -11,6 +11,9 @@ from gpu_jobs._common import TransformersRunner, decode_image, load_vl_processor
 from gpu_jobs.errors import InvalidRequest
 
 MAX_IMAGES = 10
+# Pixels per image when a caller sends no bound: the vision API's default. The checkpoints'
+# own processors allow 16.7 MP (~16k vision tokens an image), which no request here needs.
+DEFAULT_MAX_PIXELS = 4_194_304
 
 OCR_PROMPT = (
     "Read all the text in this image, in reading order. Return only the text, keeping line "
@@ -99,17 +102,16 @@ class QwenVLChatRunner(TransformersRunner):
                 max_pixels: int | None) -> Any:
         content: list[dict[str, Any]] = [{"type": "image", "image": img} for img in pil]
         content.append({"type": "text", "text": prompt})
-        processor_kwargs: dict[str, Any] = {}
-        if min_pixels is not None or max_pixels is not None:
-            # Counts of pixels per image, although transformers names them edges.
-            size = dict(self._processor.image_processor.size)
-            if min_pixels is not None:
-                size["shortest_edge"] = int(min_pixels)
-            if max_pixels is not None:
-                size["longest_edge"] = int(max_pixels)
-            if size["shortest_edge"] > size["longest_edge"]:
-                raise InvalidRequest("min_pixels must not exceed max_pixels")
-            processor_kwargs["size"] = size
+        # Counts of pixels per image, although transformers names them edges. Always bounded.
+        size = dict(self._processor.image_processor.size)
+        if max_pixels is None:
+            max_pixels = min(DEFAULT_MAX_PIXELS, int(size["longest_edge"]))
+        if min_pixels is not None:
+            size["shortest_edge"] = int(min_pixels)
+        size["longest_edge"] = int(max_pixels)
+        if size["shortest_edge"] > size["longest_edge"]:
+            raise InvalidRequest("min_pixels must not exceed max_pixels")
+        processor_kwargs: dict[str, Any] = {"size": size}
         return self._processor.apply_chat_template(
             [{"role": "user", "content": content}],
             tokenize=True,
@@ -118,6 +120,9 @@ class QwenVLChatRunner(TransformersRunner):
             return_tensors="pt",
             processor_kwargs=processor_kwargs,
         ).to(self.device)
+
+    def _warm_up_call(self, image: bytes) -> None:
+        self.chat([image], "warm-up", max_tokens=1, temperature=0.0)
 
     def ocr(self, image: bytes, language: str | None = None, max_tokens: int = 2048,
             max_pixels: int | None = None) -> str:

@@ -22,3 +22,7 @@ class UnsupportedTask(InvalidRequest):
 
 class ModelUnavailable(GpuJobError):
     """The model id is known but cannot be served by this build (e.g. dots.ocr)."""
+
+
+class DeadlinePassed(GpuJobError):
+    """The request's deadline passed before it reached the model: dropped, never run."""

@@ -67,6 +67,9 @@ class GotOcrRunner(TransformersRunner):
             new_tokens = output[0, inputs["input_ids"].shape[1] :]
             return self._processor.decode(new_tokens, skip_special_tokens=True).strip()
 
+    def _warm_up_call(self, image: bytes) -> None:
+        self.ocr(image, max_tokens=1)
+
     def _num_image_tokens(self) -> int:
         # vision patches, then the projector's two stride-2 convolutions (256 for the real model)
         vision = self._model.config.vision_config

@@ -127,6 +127,9 @@ class JanusGenerator(TransformersRunner):
             return encode_png(img.convert("RGB").resize((width, height), Image.Resampling.LANCZOS))
 
     # -- internals ------------------------------------------------------------------------
+    def _warm_up_call(self, image: bytes) -> None:
+        self.describe(image, max_tokens=1)
+
     def _to_pil(self, pixels: torch.Tensor) -> list[Image.Image]:
         """Undo the image processor's normalisation. Done here because transformers 5.23's
         PIL-backend `postprocess` normalises channels-last arrays as if channels-first."""

@@ -5,10 +5,16 @@ backend adapters hand them on, and inside the Modal container (where only gpu_jo
 shipped) `modal_app.py` receives them pickled. Fields are bytes and primitives only.
 Tuple fields accept any sequence at construction (a list is turned into a tuple), so the
 objects stay hashable and immutable.
+
+Every request carries `deadline`: the wall-clock time (`time.time()`, seconds) after which
+nobody waits for the answer any more (the booth has given up). The backends set it from the
+call's timeout; `gpu_jobs.tasks` drops an expired request before it reaches a runner, so a
+late request never takes GPU time from the ones behind it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,10 +47,17 @@ class EditRequest:
     seed: int | None = None
     max_sequence_length: int = 512
     per_input: bool = False
+    deadline: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "images", _images(self.images))
         object.__setattr__(self, "size", _size(self.size))
+
+
+def expired(request: object, now: float | None = None) -> bool:
+    """Whether `request`'s deadline has passed (False when it has none)."""
+    deadline = getattr(request, "deadline", None)
+    return deadline is not None and (time.time() if now is None else now) >= deadline
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,7 @@ class JanusRequest:
     prompt: str
     size: tuple[int, int]
     seed: int | None = None
+    deadline: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "size", _size(self.size))
@@ -89,6 +103,7 @@ class VisionChatRequest:
     seed: int | None = None
     min_pixels: int | None = None
     max_pixels: int | None = None
+    deadline: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "images", _images(self.images))
@@ -103,6 +118,7 @@ class OcrRequest:
     language: str | None = None
     max_tokens: int = 2048
     max_pixels: int | None = None  # bounds a Qwen-VL model's vision tokens; GOT-OCR's are fixed
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)

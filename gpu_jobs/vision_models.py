@@ -63,6 +63,10 @@ class VisionRunner(Protocol):
 
     def unload(self) -> None: ...
 
+    def warm_up(self) -> None: ...
+
+    def memory_bytes(self) -> int: ...
+
     def chat(
         self,
         images: list[bytes],

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -145,6 +145,36 @@ class Settings(BaseSettings):
     qwen_booth_steps: int | None = None
     qwen_booth_area: int | None = None
     gpu_device: str | None = None
+    # Speed options, off until measured on a GPU (docs/PERFORMANCE.md): a diffusers attention
+    # backend for the denoiser, torch.compile of its repeated blocks, and a smaller VAE
+    # conditioning area (pixels) for the reference image (the images after the guest photo).
+    qwen_attention_backend: str | None = None
+    qwen_compile: bool = False
+    qwen_reference_vae_area: int | None = None
+    # inprocess backend: unload least recently used models to keep the loaded weights under
+    # this many GiB (None: no limit), and load the enabled booth tabs' models at start.
+    gpu_memory_budget_gib: float | None = None
+    gpu_preload: bool = True
+
+    # The settings a GPU container reads (gpu_jobs, modal_app.py), by field; `modal deploy`
+    # hands them to the Modal classes as a Secret. Paths of this machine stay here
+    # (vision_model_dir: the containers read the weights volume).
+    GPU_CONTAINER_FIELDS: ClassVar[tuple[str, ...]] = (
+        "qwen_edit_model", "qwen_lightning_lora", "qwen_edit_condition_area", "qwen_edit_vae_area",
+        "qwen_reference_vae_area", "qwen_attention_backend", "qwen_compile", "janus_model",
+    )
+
+    def gpu_container_env(self) -> dict[str, str]:
+        """`BOOTHAI_*` variables for the GPU containers: the fields above that are set."""
+        env: dict[str, str] = {}
+        for name in self.GPU_CONTAINER_FIELDS:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                value = "1" if value else "0"
+            env[f"BOOTHAI_{name.upper()}"] = str(value)
+        return env
 
     @field_validator("enabled_providers", mode="before")
     @classmethod

@@ -21,8 +21,8 @@ from shared.apikeys import ApiKeys
 from shared.auth import Authenticator, hash_password
 from shared.booth_trace import BoothTrace, TraceLog
 from shared.config import Settings
-from shared.domain import Tenant
-from shared.gpu import GpuBackend, build_gpu_backend
+from shared.domain import ProviderName, Tenant
+from shared.gpu import JANUS, QWEN_IMAGE_EDIT, GpuBackend, build_gpu_backend
 from shared.job_signals import JobSignals
 from shared.media import Media
 from shared.pipeline import BoothPipeline
@@ -96,7 +96,27 @@ class Services:
             modal_timeout=s.modal_timeout_seconds, device=s.gpu_device,
             edit_condition_image_size=s.qwen_edit_condition_area,
             edit_vae_image_size=s.qwen_edit_vae_area,
+            edit_reference_vae_image_size=s.qwen_reference_vae_area,
+            attention_backend=s.qwen_attention_backend, compile_blocks=s.qwen_compile,
+            memory_budget_bytes=(int(s.gpu_memory_budget_gib * 2**30)
+                                 if s.gpu_memory_budget_gib is not None else None),
         )
+
+    def gpu_preload_ids(self) -> list[str]:
+        """The GPU models the enabled booth tabs need (a booth call must not wait for a
+        load): Qwen-Image-Edit for `qwen`, Janus for `deepseek`."""
+        wanted = {ProviderName.QWEN: QWEN_IMAGE_EDIT, ProviderName.DEEPSEEK: JANUS}
+        return [wanted[name] for name in self.settings.enabled_providers if name in wanted]
+
+    def start_gpu_preload(self) -> None:
+        """`boothai serve` at start: the inprocess backend loads what the tabs need in the
+        background (`/ready` says what is loading meanwhile)."""
+        if not self.settings.gpu_preload:
+            return
+        from shared.gpu.inprocess import InProcessGpuBackend
+
+        if self.settings.gpu_backend == "inprocess" and isinstance(self.gpu, InProcessGpuBackend):
+            self.gpu.start_preload(self.gpu_preload_ids())
 
     @cached_property
     def fetcher(self) -> UrlFetcher:

@@ -34,6 +34,10 @@ def build_gpu_backend(
     device: str | None = None,
     edit_condition_image_size: int | None = None,
     edit_vae_image_size: int | None = None,
+    edit_reference_vae_image_size: int | None = None,
+    attention_backend: str | None = None,
+    compile_blocks: bool | None = None,
+    memory_budget_bytes: int | None = None,
 ) -> GpuBackend:
     """The backend for `kind` ("modal" | "inprocess" | "off"), from plain settings values."""
     if kind == "off":
@@ -51,6 +55,10 @@ def build_gpu_backend(
             device=device,
             edit_condition_image_size=edit_condition_image_size,
             edit_vae_image_size=edit_vae_image_size,
+            edit_reference_vae_image_size=edit_reference_vae_image_size,
+            attention_backend=attention_backend,
+            compile_blocks=compile_blocks,
+            memory_budget_bytes=memory_budget_bytes,
         )
     if kind == "modal":
         from shared.gpu.modal import ModalGpuBackend

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from gpu_jobs.errors import InvalidRequest, ModelUnavailable
+from gpu_jobs.errors import DeadlinePassed, InvalidRequest, ModelUnavailable
 from shared.errors import (
     BoothaiError,
     DeadlineExceeded,
@@ -34,6 +34,8 @@ def translate(exc: BaseException, *, what: str, loading: bool = False) -> Bootha
     """A runner's exception → the core's error. `loading` marks failures while loading."""
     if isinstance(exc, BoothaiError):
         return exc
+    if isinstance(exc, DeadlinePassed):
+        return DeadlineExceeded(f"{what}: {exc}")
     if isinstance(exc, InvalidRequest):
         return InvalidInput(str(exc))
     if isinstance(exc, ModelUnavailable):

@@ -3,7 +3,9 @@
 Needs the `modal` extra and credentials (MODAL_TOKEN_ID / MODAL_TOKEN_SECRET or ~/.modal.toml)
 and a deployed app (`modal deploy modal_app.py`). Missing credentials, a missing app or an
 unreachable Modal all surface as ModelNotReady with the reason. Every call is bounded by its
-`timeout` (or the backend's default): the booth cannot wait past its window.
+`timeout` (or the backend's default): the booth cannot wait past its window. The bound also
+travels as the request's `deadline`, so a container that takes the request off Modal's queue
+after the caller gave up drops it instead of spending GPU time on it (gpu_jobs.tasks).
 
 Which models are loaded lives in Modal's containers, not here: `models()` lists what the app
 can serve and reports `loaded` as empty; `unload()` is a no-op (containers scale down after
@@ -12,6 +14,8 @@ their `scaledown_window`).
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from typing import Any, TypeVar
 
 from gpu_jobs.errors import GpuJobError
@@ -113,6 +117,8 @@ class ModalGpuBackend:
         import modal.exception as mexc
 
         limit = self.timeout if timeout is None else min(timeout, self.timeout)
+        if limit > 0 and dataclasses.is_dataclass(request):
+            request = dataclasses.replace(request, deadline=time.time() + limit)  # type: ignore[type-var]
         try:
             result = await bounded(method.remote.aio(request), timeout=limit, what=what)
         except BoothaiError:

@@ -234,6 +234,36 @@ def test_backend_off_is_model_not_ready(tmp_path, live_server_factory) -> None:
     assert_error(httpx.get(api["url"] + "/ready"), 503, "MODEL_NOT_READY", "off")
 
 
+def test_ready_says_what_the_start_preload_is_loading(tmp_path, tiny_dirs, live_server_factory,
+                                                     monkeypatch) -> None:
+    """`boothai serve` with the qwen tab on the inprocess backend loads Qwen-Image-Edit at
+    start, in the background; `/ready` answers 503 naming it until it is in, then 200."""
+    import threading
+    import time
+
+    from gpu_jobs.image_edit import QwenImageEditor
+
+    gate = threading.Event()
+    original = QwenImageEditor.load
+
+    def gated_load(self) -> None:
+        gate.wait(30)
+        original(self)
+
+    monkeypatch.setattr(QwenImageEditor, "load", gated_load)
+    settings = gpu_settings(tmp_path, tiny_dirs, enabled_providers=["qwen"], qwen_lightning_lora="off",
+                            qwen_edit_condition_area=32 * 32, qwen_edit_vae_area=32 * 32)
+    api = _start(build_services(settings), live_server_factory)
+    assert_error(httpx.get(api["url"] + "/ready"), 503, "MODEL_NOT_READY", "loading qwen_image_edit")
+    gate.set()
+    for _ in range(300):
+        r = httpx.get(api["url"] + "/ready")
+        if r.status_code == 200:
+            break
+        time.sleep(0.1)
+    assert r.status_code == 200 and r.json() == {"ready": True, "backend": "inprocess"}
+
+
 # -- API keys ----------------------------------------------------------------------------------------
 def test_api_key_lifecycle_through_the_admin_api(api) -> None:
     operator = api["operator"]

@@ -31,6 +31,14 @@ def qwen_edit_dir(tiny_root: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def lightning_lora(tiny_root: Path) -> str:
+    """A BOOTHAI_QWEN_LIGHTNING_LORA value naming the tiny LoRA: "<folder>::<file>"."""
+    from tests.helpers.tiny_models import LIGHTNING_WEIGHT
+
+    return f"{tiny_model('qwen_lightning_lora', tiny_root)}::{LIGHTNING_WEIGHT}"
+
+
+@pytest.fixture(scope="session")
 def janus_dir(tiny_root: Path) -> Path:
     return tiny_model("janus", tiny_root)
 

@@ -94,3 +94,33 @@ def test_ocr(runners, photos, model_id) -> None:
 def test_got_ocr_refuses_chat(runners, photos) -> None:
     with pytest.raises(UnsupportedTask, match="only does OCR"):
         runners["got_ocr"].chat(photos[:2], "hi")
+
+
+@pytest.mark.parametrize("model_id", ["qwen3_vl_2b", "qwen_vl_2b"])
+def test_without_a_bound_an_image_is_capped_at_4_mp(runners, model_id, monkeypatch) -> None:
+    """The checkpoints' processors allow 16.7 MP an image; a request with no max_pixels (a
+    direct Modal call, an old client) still reaches the model as at most 4 MP."""
+    import io
+
+    from PIL import Image
+
+    from gpu_jobs._qwen_vl_chat import DEFAULT_MAX_PIXELS
+
+    runner = runners[model_id]
+    runner.load()
+    processor = runner._processor.image_processor
+    from transformers.image_utils import SizeDict
+
+    unbounded = SizeDict(**{**dict(processor.size), "longest_edge": 16_777_216})
+    monkeypatch.setattr(processor, "size", unbounded)  # what the real checkpoints ship
+    buf = io.BytesIO()
+    Image.new("RGB", (2400, 1800), (120, 60, 30)).save(buf, format="JPEG")
+    grid = runner.encode([buf.getvalue()], "Read the text.")["image_grid_thw"][0]
+    pixels = int(grid[1] * grid[2]) * processor.patch_size ** 2
+    assert 2_000_000 < pixels <= DEFAULT_MAX_PIXELS
+
+
+def test_vision_runners_warm_up(runners) -> None:
+    for runner in runners.values():
+        runner.warm_up()
+        assert runner.loaded

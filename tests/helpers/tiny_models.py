@@ -457,8 +457,34 @@ def build_got_ocr2(folder: Path) -> Path:
     return folder
 
 
+# --- a Lightning-style LoRA for the tiny Qwen-Image-Edit ---------------------------------------
+
+LIGHTNING_WEIGHT = "lightning-8steps.safetensors"
+
+
+def build_qwen_lightning_lora(folder: Path) -> Path:
+    """A LoRA over the tiny transformer's attention projections, non-zero (so fusing it
+    changes the weights), saved the way diffusers saves Qwen-Image LoRAs."""
+    from diffusers import QwenImageEditPlusPipeline, QwenImageTransformer2DModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    folder = Path(folder)
+    base = tiny_model("qwen_image_edit", folder.parent)
+    with quiet_build():
+        transformer = QwenImageTransformer2DModel.from_pretrained(base / "transformer")
+        torch.manual_seed(1)
+        transformer.add_adapter(LoraConfig(r=2, lora_alpha=2, init_lora_weights=False,
+                                           target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+        QwenImageEditPlusPipeline.save_lora_weights(
+            folder, transformer_lora_layers=get_peft_model_state_dict(transformer),
+            weight_name=LIGHTNING_WEIGHT)
+    return folder
+
+
 BUILDERS = {
     "qwen_image_edit": build_qwen_image_edit,
+    "qwen_lightning_lora": build_qwen_lightning_lora,
     "janus": build_janus,
     "qwen3_vl": build_qwen3_vl,
     "qwen2_vl": build_qwen2_vl,

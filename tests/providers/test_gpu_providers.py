@@ -245,3 +245,40 @@ def test_gpu_backend_off_shows_on_the_saved_slot_and_fails_the_booth_by_name(
     run(services.pipeline.drain())
     job = run(services.repo.recent_jobs("acme", limit=1))[0]
     assert job.status is JobStatus.FAILED and job.reason == "gpu_not_ready"
+
+
+@pytest.mark.gpu_models
+def test_a_booth_slot_with_a_lora_configured_runs_8_steps_without_cfg(tmp_path, tiny_dirs) -> None:
+    """The booth's Qwen slot as `Settings` builds it (no steps, no CFG sent) over the inprocess
+    backend with a Lightning LoRA configured: 8 denoiser passes for guest + reference, not
+    the base model's 50 steps × 2 (true CFG)."""
+    from tests.helpers.tiny_models import LIGHTNING_WEIGHT, tiny_model
+
+    lora = f"{tiny_model('qwen_lightning_lora', tiny_dirs['qwen'].parent)}::{LIGHTNING_WEIGHT}"
+    settings = Settings(data_dir=tmp_path / "data", enabled_providers=["qwen"], gpu_backend="inprocess",
+                        qwen_edit_model=str(tiny_dirs["qwen"]), qwen_lightning_lora=lora, gpu_device="cpu",
+                        qwen_edit_condition_area=32 * 32, qwen_edit_vae_area=32 * 32,
+                        qwen_booth_area=32 * 48)
+    services = build_services(settings)
+    provider = services.providers.get(ProviderName.QWEN)
+    assert isinstance(provider, QwenProvider)
+    passes: list[int] = []
+    from gpu_jobs.image_edit import QwenImageEditor
+
+    original = QwenImageEditor.load
+
+    def load_and_count(self) -> None:
+        fresh = not self.loaded
+        original(self)
+        if fresh:
+            self._pipe.transformer.register_forward_pre_hook(lambda m, a: passes.append(1))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(QwenImageEditor, "load", load_and_count)
+        guest = png_bytes((200, 120, 90), (60, 40))
+        job = make_job(guest, type=ProcessingType.FACE_SWAP, reference=png_bytes((20, 90, 200), (40, 40)),
+                       seconds=120)
+        result = run(provider.run(job))
+    assert result.mime == "image/jpeg"
+    assert len(passes) == 8
+    run(services.aclose())
