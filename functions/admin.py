@@ -4,6 +4,7 @@ Served by the console function (functions/console.py) together with the UI and /
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from pydantic import BaseModel, Field
@@ -35,6 +36,7 @@ def slot_json(view: SlotView) -> dict[str, Any]:
         "name": slot.name,
         "type": slot.type,
         "prompt": slot.prompt,
+        "prompt_fields": list(slot.prompt_fields),
         "enabled": slot.enabled,
         "fallback_to_original": slot.fallback_to_original,
         "fallback_provider": slot.fallback_provider,
@@ -73,6 +75,8 @@ def job_json(job: Job) -> dict[str, Any]:
         "slot_name": job.slot_name,
         "source": job.source,
         "type": job.type,
+        # The prompt the provider received, its booth fields filled (shared/prompt_fields.py).
+        "prompt": job.prompt,
         "status": job.status,
         "reason": job.reason,
         "detail": job.detail,
@@ -196,10 +200,20 @@ async def get_reference(provider: str, index: int, tenant: CurrentTenant, consol
 )
 async def try_slot(
     provider: str, index: int, tenant: CurrentTenant, console: Console, arrived: ReceivedAt,
-    file: Annotated[UploadFile, File(description="a guest photo")],
+    request: Request, file: Annotated[UploadFile, File(description="a guest photo")],
 ) -> Response:
-    return _photo(await console.try_slot(tenant.name, provider, index, await file.read(),
-                                         received_at=arrived, own_keys=tenant.own_keys))
+    # Any other text field is a sample value for the prompt's fields, as a booth's form
+    # would carry it (`name`, `team`, …); the form is the one FastAPI has already parsed.
+    form = await request.form()
+    samples = {k: v for k, v in form.multi_items() if k != "file" and isinstance(v, str)}
+    answer = await console.try_slot(tenant.name, provider, index, await file.read(),
+                                    received_at=arrived, own_keys=tenant.own_keys,
+                                    samples=samples)
+    response = _photo(answer)
+    # The filled prompt, for the card to show beside the result: percent-encoded UTF-8 (a
+    # header carries Latin-1 only); the job records it too.
+    response.headers["X-Boothai-Prompt"] = quote(answer.job.prompt, safe="")
+    return response
 
 
 @router.post(

@@ -97,7 +97,10 @@ async def booth_upload(
         # bounded by the body limit).
         await read_booth_form(request, on_password=gate.check, into=form)
         admitted = await gate.admit(form.fields.get("password", ""))
-        answer = await booth.process(admitted, form.photo)
+        # The prompt's fields: the form's text fields and the link's query string (survey
+        # answers a booth adds to the link); the password is never one (prompt_fields.py).
+        answer = await booth.process(admitted, form.photo, form=form.fields,
+                                     query=dict(request.query_params))
     except BoothaiError as exc:
         visit.shot.ended_by(exc, status=status_for(exc))  # the booth's route moves none
         raise

@@ -123,6 +123,8 @@ class Slot:
     name: str = ""  # the operator's name for it ("Wedding — entrance"); "": just its number
     type: ProcessingType | None = None
     prompt: str = ""
+    # The booth fields the prompt may name as `{field}` (shared/prompt_fields.py).
+    prompt_fields: list[str] = field(default_factory=list)
     enabled: bool = False
     fallback_to_original: bool = False
     fallback_provider: ProviderName | None = None
@@ -159,6 +161,7 @@ class Slot:
         fb = data.get("fallback_provider")
         data["fallback_provider"] = ProviderName(fb) if fb else None
         data["updated_at"] = float(data.get("updated_at") or 0)
+        data["prompt_fields"] = [str(f) for f in data.get("prompt_fields") or []]
         if data.get("key_tolerance") is None:  # a slot saved before the setting existed
             data.pop("key_tolerance", None)
         else:
@@ -205,6 +208,7 @@ class Job:
     detail: str = ""  # what went wrong in words (the provider's own, maybe Russian): one_line()
     cause: str = ""  # a failed job's shared.failure_causes.Cause: what the operator can do
     type: ProcessingType | None = None
+    prompt: str = ""  # the prompt the provider received, its fields filled (prompt_fields.py)
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None

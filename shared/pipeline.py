@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from shared import object_keys, thumbnails
+from shared import object_keys, prompt_fields, thumbnails
 from shared.access import Access, Level, union
 from shared.concurrency import run_cpu, run_io
 from shared.config import Settings
@@ -115,11 +115,13 @@ class BoothPipeline:
         source: JobSource = JobSource.BOOTH,
         on_job: Callable[[Job], None] | None = None,
         own_keys: Mapping[ProviderName, OwnKey] | None = None,
+        fields: Mapping[str, str] | None = None,
     ) -> BoothAnswer:
         """`on_job` is told of the job as it opens (the booth's trace links the request to
         it); a request refused before that never becomes a job. `own_keys`: the account's
         own provider keys; a provider that takes a key calls with the account's, else the
-        deployment's (shared/provider_keys.py)."""
+        deployment's (shared/provider_keys.py). `fields`: the booth's form and query values
+        the slot's prompt may use (shared/prompt_fields.py)."""
         own_keys = own_keys or {}
         # 1. Check the slot can run
         attempts = self._providers_for(slot, check_enabled=source is JobSource.BOOTH,
@@ -138,6 +140,7 @@ class BoothPipeline:
         now = time.time()
         job = Job(tenant=slot.tenant, job_id=new_job_id(), provider=slot.provider,
                   slot_index=slot.index, slot_name=slot.name, source=source, type=slot.type,
+                  prompt=prompt_fields.fill(slot.prompt, slot.prompt_fields, fields or {}),
                   created_at=now)
         original_mime = sniff_mime(upload) or photo.mime
         job.original_key = object_keys.original(slot.tenant, job.job_id, now, original_mime)
@@ -225,7 +228,7 @@ class BoothPipeline:
                 unreadable = None
             request = ProviderJob(
                 job_id=job.job_id, tenant=job.tenant, slot_index=slot.index, type=slot.type,
-                prompt=slot.prompt, photo=photo.data, photo_mime=photo.mime,
+                prompt=job.prompt, photo=photo.data, photo_mime=photo.mime,
                 photo_size=(photo.width, photo.height), deadline=deadline,
                 reference=reference, reference_mime=slot.reference_mime,
                 reference_key=slot.reference_key, model=slot.model, image_size=slot.image_size,

@@ -21,8 +21,10 @@ it became a job and how that ended. A link `open` does not know is not traced (n
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from shared import prompt_fields
 from shared.access import Access, Level, Secret, union
 from shared.auth import Authenticator
 from shared.booth_trace import BoothTrace, Shot
@@ -122,13 +124,17 @@ class BoothIngest:
         """Admission and check in one step, for a caller that has the password already."""
         return await (await self.admission(visit, client)).admit(password)
 
-    async def process(self, admitted: Admitted, photo: bytes | None) -> BoothAnswer:
-        """Run the slot on the photo (the form's `fileToUpload`)."""
+    async def process(self, admitted: Admitted, photo: bytes | None, *,
+                      form: Mapping[str, str] | None = None,
+                      query: Mapping[str, str] | None = None) -> BoothAnswer:
+        """Run the slot on the photo (the form's `fileToUpload`); its prompt filled from the
+        form's text fields and the link's query string (shared/prompt_fields.py)."""
         if photo is None:
             raise InvalidInput("the form has no fileToUpload file", field="fileToUpload")
         visit = admitted.visit
         answer = await self.pipeline.process(visit.slot, photo, deadline=visit.deadline,
                                              source=JobSource.BOOTH, on_job=visit.shot.accepted,
-                                             own_keys=visit.tenant.own_keys)
+                                             own_keys=visit.tenant.own_keys,
+                                             fields=prompt_fields.values(form, query))
         visit.shot.answered(answer.job)
         return answer

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
@@ -44,6 +44,9 @@ from shared.errors import InvalidInput, NotFound, TooManyAttempts
 from shared.images import prepare_photo
 from shared.media import Media, StoredImage
 from shared.pipeline import BoothAnswer, BoothPipeline
+from shared.prompt_fields import MAX_FIELDS as MAX_PROMPT_FIELDS
+from shared.prompt_fields import check_fields, check_prompt
+from shared.prompt_fields import values as field_values
 from shared.provider_keys import (
     KEYED,
     KeyCheck,
@@ -80,6 +83,10 @@ class SlotSettings(BaseModel):
     name: str = Field(default="", max_length=MAX_SLOT_NAME_CHARS)
     type: ProcessingType | None = None
     prompt: str = Field(default="", max_length=MAX_PROMPT_CHARS)
+    # The booth fields the prompt may name, `{team}` or `{team|a default}`
+    # (shared/prompt_fields.py): checked in save_slot, 422 naming the field.
+    prompt_fields: list[Annotated[str, Field(max_length=32)]] = Field(
+        default_factory=list, max_length=MAX_PROMPT_FIELDS)
     enabled: bool = False
     fallback_to_original: bool = False
     fallback_provider: ProviderName | None = None
@@ -280,6 +287,8 @@ class OperatorConsole:
         slot.name = one_line(settings.name, MAX_SLOT_NAME_CHARS)
         slot.type = settings.type
         slot.prompt = settings.prompt.strip()
+        slot.prompt_fields = check_fields(settings.prompt_fields)
+        check_prompt(slot.prompt, slot.prompt_fields)
         slot.enabled = settings.enabled
         slot.fallback_to_original = settings.fallback_to_original
         slot.fallback_provider = settings.fallback_provider
@@ -373,13 +382,16 @@ class OperatorConsole:
     # -- Try it ---------------------------------------------------------------------------------
     async def try_slot(self, tenant: str, provider: str, index: int, photo: bytes, *,
                        received_at: float,
-                       own_keys: Mapping[ProviderName, OwnKey] | None = None) -> BoothAnswer:
+                       own_keys: Mapping[ProviderName, OwnKey] | None = None,
+                       samples: Mapping[str, str] | None = None) -> BoothAnswer:
         """The booth pipeline on the saved slot, enabled or not, with the account's own
-        keys; counted as a test job."""
+        keys; counted as a test job. `samples`: values for the prompt's fields, as a booth
+        would send them (the job records the prompt they make)."""
         slot = await self.slot(tenant, provider, index)
         deadline = BoothDeadline.from_arrival(received_at, self.settings)
         return await self.pipeline.process(slot, photo, deadline=deadline, source=JobSource.TEST,
-                                           own_keys=own_keys)
+                                           own_keys=own_keys,
+                                           fields=field_values(samples, None))
 
     # -- the Local chroma key's preview -----------------------------------------------------------
     async def preview_key(self, tenant: str, index: int, photo: bytes,
