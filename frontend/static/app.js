@@ -3,11 +3,12 @@
 import { STRINGS, pickLanguage } from "./i18n.js";
 import { initViewer, jobOpener } from "./viewer.js";
 import { initTolerance, ToleranceControl } from "./tolerance.js";
+import { initPromptFields, PromptFieldsControl } from "./prompt_fields.js";
 import { attachTrace, causeText } from "./trace.js";
 import { mountKeyBars, renderKeyBars } from "./keys.js";
 
 const TYPES = ["face_swap", "background", "prompt"];
-const EDITABLE = ["name", "type", "prompt", "enabled", "fallback_to_original", "fallback_provider", "image_size", "key_tolerance"];
+const EDITABLE = ["name", "type", "prompt", "enabled", "fallback_to_original", "fallback_provider", "image_size", "key_tolerance", "prompt_fields"];
 const STATS_REFRESH_MS = 3000;
 
 const state = {
@@ -210,7 +211,8 @@ class Card {
   // A tab that only lacks a key stays editable: its slots are prepared ahead (issue 14).
   get usable() { return this.tab.editable ?? this.tab.available; }
 
-  dirty() { return EDITABLE.some((name) => (this.draft[name] ?? null) !== (this.saved[name] ?? null)); }
+  // JSON: prompt_fields is a list (prompt_fields.js).
+  dirty() { return EDITABLE.some((name) => JSON.stringify(this.draft[name] ?? null) !== JSON.stringify(this.saved[name] ?? null)); }
 
   bind() {
     const n = this.node;
@@ -254,6 +256,7 @@ class Card {
       if (file) this.tryPhoto(file);
     });
     this.tolerance = new ToleranceControl(this); // Local background cards only (tolerance.js)
+    this.promptFields = new PromptFieldsControl(this); // {field} placeholders (prompt_fields.js)
   }
 
   fixFallback() {
@@ -409,6 +412,7 @@ class Card {
     const tryBtn = n.querySelector(".try");
     tryBtn.title = dirty ? t("trySavedNote") : "";
     this.tolerance.render();
+    this.promptFields.render();
   }
 
   async save() {
@@ -489,6 +493,7 @@ class Card {
     try {
       const form = new FormData();
       form.append("file", file, file.name);
+      this.promptFields.addSamples(form);
       const response = await api(`${this.apiPath}/test`, { method: "POST", form });
       const blob = await response.blob();
       const header = response.headers.get("X-Boothai-Duration-Ms");
@@ -500,6 +505,7 @@ class Card {
           figure(before, t("before")),
           figure(after, t("after"), "try-after")),
         el("p", { class: "took small", text: t("took", seconds(ms)) }),
+        this.promptFields.filledNote(response),
         servedOriginal ? el("p", { class: "field-error", text: t("servedOriginal", servedOriginal) }) : null,
       ));
       box.dataset.durationMs = String(ms);
@@ -524,13 +530,13 @@ function figure(src, caption, cls) {
 
 function pickEditable(slot) {
   const out = {};
-  for (const name of EDITABLE) out[name] = slot[name] ?? (name === "prompt" || name === "name" ? "" : name === "enabled" || name === "fallback_to_original" ? false : null);
+  for (const name of EDITABLE) out[name] = name === "prompt_fields" ? [...(slot.prompt_fields || [])] : slot[name] ?? (name === "prompt" || name === "name" ? "" : name === "enabled" || name === "fallback_to_original" ? false : null);
   return out;
 }
 
 function normaliseField(field) {
   if (!field) return null;
-  const known = ["name", "type", "prompt", "reference", "fallback_provider", "enabled", "image_size", "key_tolerance"];
+  const known = ["name", "type", "prompt", "reference", "fallback_provider", "enabled", "image_size", "key_tolerance", "prompt_fields"];
   if (known.includes(field)) return field;
   if (field === "fallback_to_original") return "enabled";
   return null;
@@ -824,6 +830,7 @@ async function start() {
     providerLabel: (provider) => tabFor(provider)?.label || provider };
   initViewer(helpers);
   initTolerance(helpers);
+  initPromptFields(helpers);
   window.addEventListener("beforeunload", (event) => {
     if (!anyDirty()) return;
     event.preventDefault();

@@ -472,3 +472,29 @@ const TRACE_STRINGS = {
 };
 Object.assign(STRINGS.en, TRACE_STRINGS.en);
 Object.assign(STRINGS.ru, TRACE_STRINGS.ru);
+
+// Prompt fields on the slot cards (frontend/static/prompt_fields.js, issue 15).
+const PROMPT_FIELD_STRINGS = {
+  en: {
+    promptFields: "Prompt fields",
+    promptFieldsPlaceholder: "e.g. name, team",
+    promptFieldsHelp: "Booth fields the prompt may use as {field} or {field|default}: the booth's name and user_id, or survey values added to the upload link (…?team=red). A field the booth did not send takes its default.",
+    promptSamples: "Sample values for Try it",
+    promptSent: "Prompt sent",
+    viewerPrompt: "Prompt sent",
+    err_prompt_field_not_allowed: "The prompt uses a field that is not in its prompt fields: add it to the list or remove it from the prompt.",
+    err_bad_prompt_field: "Prompt fields are names of letters, digits and _ (at most 10; never password).",
+  },
+  ru: {
+    promptFields: "Поля промпта",
+    promptFieldsPlaceholder: "например: name, team",
+    promptFieldsHelp: "Поля фотобудки, которые промпт может использовать как {поле} или {поле|по умолчанию}: name и user_id фотобудки или ответы опроса в ссылке загрузки (…?team=red). Если фотобудка поле не прислала, подставляется значение по умолчанию.",
+    promptSamples: "Примеры значений для «Проверить»",
+    promptSent: "Отправленный промпт",
+    viewerPrompt: "Отправленный промпт",
+    err_prompt_field_not_allowed: "Промпт использует поле, которого нет в списке полей промпта: добавьте его в список или уберите из промпта.",
+    err_bad_prompt_field: "Поля промпта — имена из латинских букв, цифр и _ (не больше 10; не password).",
+  },
+};
+Object.assign(STRINGS.en, PROMPT_FIELD_STRINGS.en);
+Object.assign(STRINGS.ru, PROMPT_FIELD_STRINGS.ru);

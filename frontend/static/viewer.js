@@ -89,6 +89,11 @@ function render(job) {
       el("span", { class: "muted small viewer-when", text: ` ${when} · ${typeLabel(job.type)}` })),
     el("p", { class: "viewer-total", text: t("viewerTotal", seconds(job.total_ms)) }),
   ];
+  // The prompt the provider received, its booth fields filled (issue 15), as plain text.
+  if (job.prompt) {
+    parts.push(el("p", { class: "small viewer-prompt" },
+      el("strong", { text: `${t("viewerPrompt")}: ` }), el("span", { class: "viewer-prompt-text", text: job.prompt })));
+  }
   if (job.status === "failed" || job.reason) {
     parts.push(el("div", { class: "viewer-reason", role: "note" },
       el("strong", { text: `${t("viewerReason")}: ` }),
