@@ -7,7 +7,6 @@ where the result shows and downloads under the page's strict CSP; revoked, the l
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
