@@ -21,7 +21,7 @@ from shared.pipeline import BoothAnswer
 from shared.provider_keys import MAX_KEY_CHARS, KeyCheck, KeyInEffect
 from shared.providers.local import NO_SCREEN, KeyPreview
 from shared.slot_rules import as_data
-from shared.usecases.console import SlotSettings, SlotView, Tab
+from shared.usecases.console import ShareState, SlotSettings, SlotView, Tab
 
 router = APIRouter(prefix="/api", tags=["admin"], route_class=JsonErrors)
 
@@ -43,6 +43,9 @@ def slot_json(view: SlotView) -> dict[str, Any]:
         "model": slot.model,
         "image_size": slot.image_size,
         "key_tolerance": slot.key_tolerance,
+        # Public share pages for its jobs (off by default), and a new link's life in days.
+        "share_pages": slot.share_pages,
+        "share_days": slot.share_days,
         # The output sizes the operator may pick for this slot's model, and what an unset
         # slot gets; no choices: the UI shows no picker (every tab but Gemini's).
         "image_sizes": list(view.sizes.choices),
@@ -265,6 +268,34 @@ async def stats(tenant: CurrentTenant, console: Console) -> dict:
 @router.get("/jobs/{job_id}", summary="One job: status, reason, timings, attempts, image links")
 async def job_detail(job_id: str, tenant: CurrentTenant, console: Console) -> dict:
     return job_detail_json(await console.job(tenant.name, job_id))
+
+
+def share_json(state: ShareState) -> dict[str, Any]:
+    link = state.link
+    return {"allowed": state.allowed, "days": state.days, "url": state.url,
+            "created_at": link.created_at if link else None,
+            "expires_at": link.expires_at if link else None}
+
+
+# Declared before /jobs/{job_id}/{which}, which would take "share" for an image's name.
+@router.get("/jobs/{job_id}/share", summary="The job's public share page: allowed, its link")
+async def job_share(job_id: str, tenant: CurrentTenant, console: Console,
+                    request: Request) -> dict:
+    return share_json(await console.share_state(tenant.name, job_id, _base(request)))
+
+
+@router.post("/jobs/{job_id}/share",
+             summary="Make the job's public share link (the live one if it has one)")
+async def make_job_share(job_id: str, tenant: CurrentTenant, console: Console,
+                         request: Request) -> dict:
+    return share_json(await console.share_link(tenant.name, job_id, _base(request)))
+
+
+@router.delete("/jobs/{job_id}/share", status_code=204, response_class=Response,
+               summary="Revoke the job's share link: its page answers 404 from now on")
+async def revoke_job_share(job_id: str, tenant: CurrentTenant, console: Console) -> Response:
+    await console.revoke_share(tenant.name, job_id)
+    return Response(status_code=204)
 
 
 @router.get("/jobs/{job_id}/{which}", summary="A job's original or result image",

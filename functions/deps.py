@@ -18,6 +18,7 @@ from shared.usecases.booth import BoothIngest
 from shared.usecases.console import OperatorConsole
 from shared.usecases.health import ServiceHealth
 from shared.usecases.image_edits import ImageEdits
+from shared.usecases.share_pages import SharePages
 from shared.usecases.signed_media import SignedMedia
 from shared.usecases.vision import Vision
 from shared.usecases.webhooks import ProviderWebhooks
@@ -90,6 +91,10 @@ async def get_webhooks(services: ServicesDep) -> ProviderWebhooks:
     return services.webhooks
 
 
+async def get_share_pages(services: ServicesDep) -> SharePages:
+    return services.share_pages
+
+
 async def get_signed_media(services: ServicesDep) -> SignedMedia:
     return services.signed_media
 
@@ -101,6 +106,7 @@ Edits = Annotated[ImageEdits, Depends(get_image_edits)]
 VisionApi = Annotated[Vision, Depends(get_vision)]
 Webhooks = Annotated[ProviderWebhooks, Depends(get_webhooks)]
 Media = Annotated[SignedMedia, Depends(get_signed_media)]
+Shares = Annotated[SharePages, Depends(get_share_pages)]
 
 
 # -- who is asking ------------------------------------------------------------------------------

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # Where booth upload links point when the booth ingest lives elsewhere than the UI
     # (AWS: the ingest Function URL). Unset: the public base URL, else the request's host.
     upload_base_url: str | None = None
+    # Where public share pages (`/s/{token}`, served with the operator console) point. Unset:
+    # the address the operator's browser used for the console.
+    share_base_url: str | None = None
     # Comma-separated in the environment: BOOTHAI_ENABLED_PROVIDERS=local,gemini
     enabled_providers: Annotated[list[ProviderName], NoDecode] = Field(
         default_factory=lambda: list(ProviderName)
@@ -183,7 +186,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("public_base_url", "upload_base_url")
+    @field_validator("public_base_url", "upload_base_url", "share_base_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else None

@@ -20,6 +20,10 @@ SLOTS_PER_PROVIDER = 20
 KEY_TOLERANCE_MIN, KEY_TOLERANCE_MAX = 0, 100
 DEFAULT_KEY_TOLERANCE = 50
 
+# How long a job's public share page lives (shared/share_links.py), set per slot, in days.
+SHARE_DAYS_MIN, SHARE_DAYS_MAX = 1, 90
+DEFAULT_SHARE_DAYS = 7
+
 
 class ProviderName(StrEnum):
     TURBOTEXT = "turbotext"
@@ -131,6 +135,10 @@ class Slot:
     model: str | None = None
     image_size: str | None = None  # output resolution ("1K", "2K", "4K"); None: the default
     key_tolerance: int = DEFAULT_KEY_TOLERANCE  # the Local chroma key's (shared/providers/local.py)
+    # Public share pages for this slot's jobs (shared/share_links.py): off until the operator
+    # says so, since a share page publishes a guest's photo to whoever holds its link.
+    share_pages: bool = False
+    share_days: int = DEFAULT_SHARE_DAYS  # how long a share link lives once made
     reference_key: str | None = None
     reference_mime: str | None = None
     updated_at: float = 0.0
@@ -166,6 +174,11 @@ class Slot:
             data.pop("key_tolerance", None)
         else:
             data["key_tolerance"] = int(data["key_tolerance"])
+        data["share_pages"] = bool(data.get("share_pages"))
+        if data.get("share_days") is None:  # a slot saved before share pages existed
+            data.pop("share_days", None)
+        else:
+            data["share_days"] = int(data["share_days"])
         return cls(**data)
 
 

@@ -33,6 +33,7 @@ from shared.recovery import InterruptedJobs
 from shared.repository import Repository
 from shared.safe_fetch import FetchPolicy, SafeFetcher, host_port
 from shared.secret_box import SecretBox
+from shared.share_links import ShareLinks
 from shared.signed_links import LinkSigner
 from shared.storage import open_store, open_tables
 from shared.storage.filesystem_store import PRIVATE_FILE, private_dir, tighten
@@ -41,6 +42,7 @@ from shared.usecases.booth import BoothIngest
 from shared.usecases.console import OperatorConsole
 from shared.usecases.health import ServiceHealth
 from shared.usecases.image_edits import ImageEdits
+from shared.usecases.share_pages import SharePages
 from shared.usecases.signed_media import SignedMedia
 from shared.usecases.vision import MAX_FILE_BYTES, Vision
 from shared.usecases.webhooks import ProviderWebhooks
@@ -183,7 +185,9 @@ class Services:
         return OperatorConsole(settings=self.settings, repo=repo, media=media,
                                api_keys=ApiKeys(tables), providers=self.providers,
                                pipeline=self.pipeline,
-                               trace=TraceLog(self._tables_for(TraceLog.ACCESS, "TraceLog")))
+                               trace=TraceLog(self._tables_for(TraceLog.ACCESS, "TraceLog")),
+                               shares=ShareLinks(self._tables_for(ShareLinks.ACCESS,
+                                                                  "ShareLinks")))
 
     @cached_property
     def health(self) -> ServiceHealth:
@@ -206,6 +210,15 @@ class Services:
     def webhooks(self) -> ProviderWebhooks:
         tables = self._tables_for(ProviderWebhooks.ACCESS, "ProviderWebhooks")
         return ProviderWebhooks(signer=self.signer, signals=JobSignals(tables))
+
+    @cached_property
+    def share_pages(self) -> SharePages:
+        access = SharePages.ACCESS
+        repo = Repository(self._tables_for(access, "SharePages"))
+        return SharePages(
+            links=ShareLinks(self._tables_for(ShareLinks.READER, "SharePages")), repo=repo,
+            media=Media(settings=self.settings, repo=repo,
+                        store=self._store_for(access, "SharePages")))
 
     @cached_property
     def signed_media(self) -> SignedMedia:

@@ -8,7 +8,7 @@ import { attachTrace, causeText } from "./trace.js";
 import { mountKeyBars, renderKeyBars } from "./keys.js";
 
 const TYPES = ["face_swap", "background", "prompt"];
-const EDITABLE = ["name", "type", "prompt", "enabled", "fallback_to_original", "fallback_provider", "image_size", "key_tolerance", "prompt_fields"];
+const EDITABLE = ["name", "type", "prompt", "enabled", "fallback_to_original", "fallback_provider", "image_size", "key_tolerance", "prompt_fields", "share_pages", "share_days"];
 const STATS_REFRESH_MS = 3000;
 
 const state = {
@@ -228,6 +228,7 @@ class Card {
       const onChange = () => {
         if (input.type === "checkbox") this.draft[name] = input.checked;
         else if (name === "prompt" || name === "name") this.draft[name] = input.value;
+        else if (input.type === "number") this.draft[name] = input.value === "" ? null : Number(input.value);
         else this.draft[name] = input.value || null;
         if (name === "type") this.fixFallback();
         delete this.errors[name];
@@ -329,6 +330,9 @@ class Card {
 
     n.querySelector('[data-bind="enabled"]').checked = !!d.enabled;
     n.querySelector('[data-bind="fallback_to_original"]').checked = !!d.fallback_to_original;
+    n.querySelector('[data-bind="share_pages"]').checked = !!d.share_pages;
+    const days = n.querySelector('[data-bind="share_days"]');
+    if (document.activeElement !== days) days.value = d.share_days ?? "";
 
     const fbSel = n.querySelector('[data-bind="fallback_provider"]');
     const choices = fallbackChoices(s.provider, d.type);
@@ -388,7 +392,7 @@ class Card {
       p.hidden = !message;
       p.textContent = message || "";
     });
-    const described = { name: "name", type: "type", prompt: "prompt", enabled: "enabled", fallback_provider: "fallback_provider", image_size: "image_size" };
+    const described = { name: "name", type: "type", prompt: "prompt", enabled: "enabled", fallback_provider: "fallback_provider", image_size: "image_size", share_days: "share_days" };
     for (const [bind, field] of Object.entries(described)) {
       const input = n.querySelector(`[data-bind="${bind}"]`);
       const has = !!this.errors[field];
@@ -405,7 +409,7 @@ class Card {
     hint.textContent = problem || "";
 
     // Unavailable provider: the link stays, the controls that cannot work are off.
-    for (const control of n.querySelectorAll("select, textarea, input[type=checkbox], .save, .try, .ref-upload, .ref-remove")) {
+    for (const control of n.querySelectorAll("select, textarea, input[type=checkbox], input[type=number], .save, .try, .ref-upload, .ref-remove")) {
       control.disabled = !usable;
     }
     n.querySelector(".save").disabled = !usable || !dirty;
@@ -530,13 +534,13 @@ function figure(src, caption, cls) {
 
 function pickEditable(slot) {
   const out = {};
-  for (const name of EDITABLE) out[name] = name === "prompt_fields" ? [...(slot.prompt_fields || [])] : slot[name] ?? (name === "prompt" || name === "name" ? "" : name === "enabled" || name === "fallback_to_original" ? false : null);
+  for (const name of EDITABLE) out[name] = name === "prompt_fields" ? [...(slot.prompt_fields || [])] : slot[name] ?? (name === "prompt" || name === "name" ? "" : name === "enabled" || name === "fallback_to_original" || name === "share_pages" ? false : null);
   return out;
 }
 
 function normaliseField(field) {
   if (!field) return null;
-  const known = ["name", "type", "prompt", "reference", "fallback_provider", "enabled", "image_size", "key_tolerance", "prompt_fields"];
+  const known = ["name", "type", "prompt", "reference", "fallback_provider", "enabled", "image_size", "key_tolerance", "prompt_fields", "share_pages", "share_days"];
   if (known.includes(field)) return field;
   if (field === "fallback_to_original") return "enabled";
   return null;
@@ -826,7 +830,7 @@ async function start() {
   applyStaticTexts();
   document.querySelectorAll(".lang-btn").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.lang === state.lang)));
   bindStats();
-  const helpers = { t, el, api, seconds, typeLabel, lang: () => state.lang,
+  const helpers = { t, el, api, seconds, typeLabel, lang: () => state.lang, copyText, flash,
     providerLabel: (provider) => tabFor(provider)?.label || provider };
   initViewer(helpers);
   initTolerance(helpers);

@@ -5,6 +5,7 @@
 // row's thumbnails a button (jobOpener); a click anywhere on a row opens it too.
 
 import { causeText } from "./trace.js";
+import { initShare, shareBlock } from "./share.js";
 
 let ui = null; // { t, el, api, seconds, typeLabel, lang, providerLabel } from app.js
 let dialog = null;
@@ -12,6 +13,7 @@ let openedFor = null; // the job id whose row's button gets the focus back on cl
 
 export function initViewer(helpers) {
   ui = helpers;
+  initShare(helpers);
   const list = document.getElementById("jobs");
   list.addEventListener("click", (event) => {
     const row = event.target.closest("li.job");
@@ -107,6 +109,7 @@ function render(job) {
       job.original_in_trash ? t("viewerInTrash") : null),
     picture(job.result_url, job.result_download_url, t("after"), t("downloadResult"), "viewer-result",
       null, job.status === "failed" ? t("viewerNoResultFailed") : t("viewerNoResult"))));
+  parts.push(shareBlock(job.job_id)); // the job's public share page (share.js)
   parts.push(attemptsTable(job.attempts || []));
   return parts;
 }

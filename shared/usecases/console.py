@@ -28,8 +28,11 @@ from shared.config import Settings
 from shared.deadline import BoothDeadline
 from shared.domain import (
     DEFAULT_KEY_TOLERANCE,
+    DEFAULT_SHARE_DAYS,
     KEY_TOLERANCE_MAX,
     KEY_TOLERANCE_MIN,
+    SHARE_DAYS_MAX,
+    SHARE_DAYS_MIN,
     SLOTS_PER_PROVIDER,
     Job,
     JobSource,
@@ -62,6 +65,7 @@ from shared.providers.base import OutputSizes
 from shared.providers.local import KeyPreview, LocalProvider
 from shared.repository import Repository
 from shared.secret_box import SealedSecretError
+from shared.share_links import ShareLink, ShareLinks, share_url
 from shared.slot_rules import Capabilities, SlotProblem, slot_problem
 from shared.throttle import RequestBudget, Throttle
 
@@ -97,6 +101,10 @@ class SlotSettings(BaseModel):
     # How eagerly the Local chroma key takes a colour for the screen (shared/providers/local.py).
     key_tolerance: int = Field(default=DEFAULT_KEY_TOLERANCE, ge=KEY_TOLERANCE_MIN,
                                le=KEY_TOLERANCE_MAX)
+    # Public share pages for the slot's jobs (shared/share_links.py), and how long a link
+    # lives once made.
+    share_pages: bool = False
+    share_days: int = Field(default=DEFAULT_SHARE_DAYS, ge=SHARE_DAYS_MIN, le=SHARE_DAYS_MAX)
 
 
 @dataclass(frozen=True)
@@ -171,6 +179,17 @@ class ProviderStats:
 
 
 @dataclass(frozen=True)
+class ShareState:
+    """A job's share page as the operator sees it: whether its slot allows one, for how
+    many days a new link lives, and the live link (None: none made, expired or revoked)."""
+
+    allowed: bool
+    days: int
+    link: ShareLink | None
+    url: str | None
+
+
+@dataclass(frozen=True)
 class ConsoleStats:
     upload_password: str  # "" when it cannot be opened: see upload_password_problem
     providers: list[ProviderStats]
@@ -195,12 +214,15 @@ class OperatorConsole:
     def access(cls) -> Access:
         # Try it runs the booth pipeline on the slot's provider; the booth's trace is read
         # per slot.
-        return union(cls.ACCESS, Authenticator.ACCESS, BoothPipeline.access(), TraceLog.ACCESS)
+        return union(cls.ACCESS, Authenticator.ACCESS, BoothPipeline.access(), TraceLog.ACCESS,
+                     ShareLinks.ACCESS)
 
     def __init__(self, *, settings: Settings, repo: Repository, media: Media, api_keys: ApiKeys,
                  providers: ProviderRegistry, pipeline: BoothPipeline, trace: TraceLog,
-                 key_checks: Throttle | None = None) -> None:
+                 key_checks: Throttle | None = None,
+                 shares: ShareLinks | None = None) -> None:
         self.settings = settings
+        self.shares = shares or ShareLinks(repo.tables)
         self.repo = repo
         self.media = media
         self.api_keys = api_keys
@@ -295,6 +317,8 @@ class OperatorConsole:
         slot.model = settings.model or None
         slot.image_size = settings.image_size
         slot.key_tolerance = settings.key_tolerance
+        slot.share_pages = settings.share_pages
+        slot.share_days = settings.share_days
         problem = slot_problem(slot, impl.capabilities, impl.label)
         if problem and problem.code == "unsupported_type":  # refused whether enabled or not
             note = f" ({impl.types_note})" if impl.types_note else ""
@@ -457,6 +481,42 @@ class OperatorConsole:
         if not key:
             raise NotFound("no such image")
         return await self.media.read(key, thumb=thumb)
+
+    # -- public share pages (shared/share_links.py; served by shared/usecases/share_pages.py) --------
+    def share_base(self, request_base: str) -> str:
+        """Where share links point: BOOTHAI_SHARE_BASE_URL, else the console's own address
+        (the pages are served with the console)."""
+        return (self.settings.share_base_url or request_base).rstrip("/")
+
+    async def _job_and_slot(self, tenant: str, job_id: str) -> tuple[Job, Slot]:
+        job = await self.job(tenant, job_id)
+        try:
+            slot = await self.repo.get_slot(tenant, job.provider, job.slot_index)
+        except NotFound:
+            raise NotFound("no such job") from None
+        return job, slot
+
+    async def share_state(self, tenant: str, job_id: str, request_base: str) -> ShareState:
+        job, slot = await self._job_and_slot(tenant, job_id)
+        link = await self.shares.current(tenant, job.job_id) if slot.share_pages else None
+        return ShareState(slot.share_pages, slot.share_days, link,
+                          share_url(self.share_base(request_base), link.token) if link else None)
+
+    async def share_link(self, tenant: str, job_id: str, request_base: str) -> ShareState:
+        """The job's share link, made now if it has none; refused while its slot has share
+        pages off."""
+        job, slot = await self._job_and_slot(tenant, job_id)
+        if not slot.share_pages:
+            raise InvalidInput(f"share pages are off for {slot.title}: switch them on in the "
+                               "slot's card first", field="share_pages", code="share_off")
+        link = await self.shares.ensure(job, slot)
+        return ShareState(True, slot.share_days, link,
+                          share_url(self.share_base(request_base), link.token))
+
+    async def revoke_share(self, tenant: str, job_id: str) -> None:
+        """The job's link stops working at once (a new one can be made later)."""
+        job = await self.job(tenant, job_id)
+        await self.shares.revoke(tenant, job.job_id)
 
     async def rotate_upload_password(self, tenant: str) -> str:
         """A new upload password; every booth of this account must be given it."""

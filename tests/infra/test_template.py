@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,49 @@ def test_makefile_builds_every_function(template):
     makefile = (REPO / "infra" / "Makefile").read_text()
     for name in _of_type(template, "AWS::Serverless::Function"):
         assert f"build-{name}" in makefile
+
+
+def test_share_links_expire_by_ttl_on_dynamodb(aws, template):
+    """Issue 15: a share link's two lookups items carry `expires_at` as a DynamoDB number
+    (the LookupsTable's TTL attribute); past it the link opens nothing, even before
+    DynamoDB's TTL sweep deletes it. The console function serves `/s/`, and its policy holds
+    what SharePages declares (test_iam checks the whole function)."""
+    import asyncio
+
+    import boto3
+
+    from shared.domain import Job, ProviderName, Slot
+    from shared.share_links import DAY, ShareLinks
+
+    lookups = next(r for r in template["Resources"].values()
+                   if r["Type"] == "AWS::DynamoDB::Table"
+                   and r["Properties"]["TableName"]["Sub"].endswith("lookups"))
+    assert lookups["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at",
+                                                               "Enabled": True}
+    console = template["Resources"]["ConsoleFunction"]["Properties"]
+    assert console["Handler"] == "functions.console.handler"
+    assert "BOOTHAI_SHARE_BASE_URL" in console["Environment"]["Variables"]
+    from functions import console as console_module
+    from shared.usecases.share_pages import SharePages
+    assert SharePages in console_module.handler.serves
+
+    now = time.time()
+    links = ShareLinks(aws.tables, clock=lambda: now)
+    job = Job(tenant="acme", job_id="0000000000001abcdef0", provider=ProviderName.LOCAL,
+              slot_index=1)
+    slot = Slot(tenant="acme", provider=ProviderName.LOCAL, index=1, upload_token="t",
+                share_pages=True, share_days=3)
+    link = asyncio.run(links.ensure(job, slot))
+    client = boto3.client("dynamodb", endpoint_url=aws.endpoint, region_name="us-east-1")
+    for pk in (f"share#{link.token}", "sharejob#acme#0000000000001abcdef0"):
+        raw = client.get_item(TableName=aws.tables.name("lookups"),
+                              Key={"pk": {"S": pk}, "sk": {"S": "-"}})["Item"]
+        assert raw["expires_at"] == {"N": str(int(now + 3 * DAY))}
+    assert asyncio.run(links.open(link.token)) == link
+    assert asyncio.run(links.current("acme", job.job_id)) == link
+    # Past its expiry (before DynamoDB's sweep, which may take days) it opens nothing.
+    later = ShareLinks(aws.tables, clock=lambda: link.expires_at + 1)
+    assert asyncio.run(later.open(link.token)) is None
+    assert asyncio.run(later.current("acme", job.job_id)) is None
+    assert asyncio.run(links.revoke("acme", job.job_id)) is True
+    assert asyncio.run(links.open(link.token)) is None
