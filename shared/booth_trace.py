@@ -102,27 +102,19 @@ def booth_identity(fields: Mapping[str, str]) -> dict[str, str]:
     return {name: one_line(str(fields.get(name, "")), FIELD_MAX_CHARS) for name in BOOTH_FIELDS}
 
 
+# The trace's words for the error classes' own codes (shared/errors.py) where a booth's
+# refusal reads better otherwise; every other class (and a slot rule's code) is used as is.
+_TRACE_CODES = {"unauthorized": "wrong_password", "payload_too_large": "too_large",
+                "invalid_input": "bad_form", "deadline_exceeded": "deadline"}
+
+
 def refusal_reason(exc: e.BoothaiError) -> str:
     """The trace's code for a request that ended in `exc` before or without a job."""
-    if isinstance(exc, e.Unauthorized):
-        return "wrong_password"
-    if isinstance(exc, e.TooManyAttempts):
-        return "too_many_attempts"
-    if isinstance(exc, e.SlotNotReady):
-        return exc.code
-    if isinstance(exc, e.PayloadTooLarge):
-        return "too_large"
-    if isinstance(exc, e.UnsupportedMedia):
-        return "unsupported_media"
-    if isinstance(exc, e.InvalidInput):
-        return "bad_form"
-    if isinstance(exc, e.StorageUnavailable):
-        return "storage_unavailable"
-    if isinstance(exc, e.DeadlineExceeded):
-        return "deadline"
     if isinstance(exc, e.ProviderFailed):
         return exc.reason
-    return "error"
+    if isinstance(exc, e.InvalidInput):
+        return "bad_form"  # whatever the field: the booth's form was not what we take
+    return _TRACE_CODES.get(exc.code, exc.code)
 
 
 class BoothTrace:

@@ -1,6 +1,7 @@
 // boothai operator UI. Plain ES module, no build step. Talks only to the admin JSON API
 // (same origin; the browser already sends the Basic Auth credentials it prompted for).
-import { STRINGS, pickLanguage } from "./i18n.js";
+import { el } from "./dom.js";
+import { STRINGS, pickLanguage, translate } from "./i18n.js";
 import { initViewer, jobOpener } from "./viewer.js";
 import { initTolerance, ToleranceControl } from "./tolerance.js";
 import { initPromptFields, PromptFieldsControl } from "./prompt_fields.js";
@@ -22,12 +23,7 @@ const state = {
 };
 
 // -- i18n -------------------------------------------------------------------------------------------
-function t(key, ...args) {
-  const table = STRINGS[state.lang] || STRINGS.en;
-  let text = table[key] ?? STRINGS.en[key] ?? key;
-  args.forEach((arg, i) => { text = text.replace(`{${i}}`, arg); });
-  return text;
-}
+function t(key, ...args) { return translate(state.lang, key, ...args); }
 
 function applyStaticTexts(root = document) {
   root.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
@@ -122,19 +118,6 @@ async function api(path, { method = "GET", json, form } = {}) {
 }
 
 // -- helpers -----------------------------------------------------------------------------------------
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children) if (child) node.append(child);
-  return node;
-}
-
 function showStatus(text, isError = false) {
   const line = document.getElementById("app-status");
   line.textContent = text;

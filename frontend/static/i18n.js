@@ -396,6 +396,13 @@ export const STRINGS = {
   },
 };
 
+/** `key` in `lang` (English when that table lacks it), `{0}`, `{1}`… filled from `args`. */
+export function translate(lang, key, ...args) {
+  let text = (STRINGS[lang] || STRINGS.en)[key] ?? STRINGS.en[key] ?? key;
+  args.forEach((arg, i) => { text = text.replace(`{${i}}`, arg); });
+  return text;
+}
+
 export function pickLanguage(stored, navigatorLanguages) {
   if (stored === "en" || stored === "ru") return stored;
   for (const lang of navigatorLanguages || []) {

@@ -1,32 +1,16 @@
 // The booth's trace on each slot card ("Activity"), and failure causes in words (issue 14).
 // Reads GET /api/slots/{provider}/{index}/trace (shared/booth_trace.py). Every text comes
 // from i18n.js; what the server or a provider said is set as textContent, never as HTML.
-import { STRINGS } from "./i18n.js";
+import { el } from "./dom.js";
+import { STRINGS, translate } from "./i18n.js";
 
 const REFRESH_MS = 5000;
 
 function lang() { return document.documentElement.lang === "ru" ? "ru" : "en"; }
 
-function t(key, ...args) {
-  let text = (STRINGS[lang()] || STRINGS.en)[key] ?? STRINGS.en[key] ?? key;
-  args.forEach((arg, i) => { text = text.replace(`{${i}}`, arg); });
-  return text;
-}
+function t(key, ...args) { return translate(lang(), key, ...args); }
 
 function has(key) { return key in STRINGS.en; }
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children) if (child) node.append(child);
-  return node;
-}
 
 // -- words ------------------------------------------------------------------------------------------
 /** A failed job's cause in the operator's language ("" when the job has none). */

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,29 +63,27 @@ class Service:
         return tab["slots"][index - 1]
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Service]:
-    # A module may point the service at its own fakes: a module-scoped `service_env` fixture
-    # (extra environment variables, e.g. BOOTHAI_GEMINI_BASE_URL).
-    try:
-        extra_env = request.getfixturevalue("service_env")
-    except pytest.FixtureLookupError:
-        extra_env = {}
-    data_dir = tmp_path_factory.mktemp("boothai-browser")
+@contextmanager
+def serve_boothai(data_dir: Path, extra_env: dict[str, str] | None = None, *,
+                  deployment_keys: bool = True, log_level: str = "warning") -> Iterator[Service]:
+    """`boothai serve` in a subprocess on a free port with its own data dir, until /health
+    answers; stopped on exit. Configured like a real deployment with cloud keys unless
+    `deployment_keys` is false (a hosted deployment that leaves keys to its operators); GPU
+    off, so the Qwen and DeepSeek tabs show why they are not available."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("BOOTHAI_") and k not in ("GEMINI_API_KEY", "TURBOTEXT_API_KEY")}
-    # Configured like a real deployment with cloud keys (nothing is called: no test runs a
-    # cloud slot), so the Turbotext and Gemini tabs are available; GPU off, so the Qwen and
-    # DeepSeek tabs show why they are not.
     env.update(BOOTHAI_DATA_DIR=str(data_dir / "data"), BOOTHAI_ADMIN_PASSWORD=ADMIN[1],
                BOOTHAI_AUTH_FAILURES_ALLOWED="1000", BOOTHAI_GPU_BACKEND="off",
-               BOOTHAI_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-               GEMINI_API_KEY="browser-test-gemini-key", TURBOTEXT_API_KEY="browser-test-turbotext-key",
-               PYTHONUNBUFFERED="1", **extra_env)
-    log = (data_dir / "server.log").open("wb")
+               BOOTHAI_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", PYTHONUNBUFFERED="1")
+    if deployment_keys:
+        env.update(GEMINI_API_KEY="browser-test-gemini-key",
+                   TURBOTEXT_API_KEY="browser-test-turbotext-key")
+    env.update(extra_env or {})
+    log_path = data_dir / "server.log"
+    log = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "functions.cli", "serve", "--port", str(port), "--log-level", "warning",
+        [sys.executable, "-m", "functions.cli", "serve", "--port", str(port), "--log-level", log_level,
          "--no-access-log"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
@@ -93,7 +92,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
         deadline = time.monotonic() + 30
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"boothai serve exited: {(data_dir / 'server.log').read_text()}")
+                raise RuntimeError(f"boothai serve exited: {log_path.read_text()}")
             try:
                 if httpx.get(f"{base}/health", timeout=1).status_code == 200:
                     break
@@ -110,6 +109,19 @@ def service(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Service]:
+    # A module may point the service at its own fakes: a module-scoped `service_env` fixture
+    # (extra environment variables, e.g. BOOTHAI_GEMINI_BASE_URL). Nothing is called with the
+    # deployment keys unless a module does so.
+    try:
+        extra_env = request.getfixturevalue("service_env")
+    except pytest.FixtureLookupError:
+        extra_env = {}
+    with serve_boothai(tmp_path_factory.mktemp("boothai-browser"), extra_env) as service:
+        yield service
 
 
 @pytest.fixture(scope="module")

@@ -6,18 +6,13 @@ answer shown: works / rejected / no money), remove it; Russian texts; a 390 px p
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import ADMIN, REPO, Service, _free_port
+from tests.browser.conftest import ADMIN, Service, serve_boothai
 from tests.fakes.gemini_server import INVALID_KEY_MESSAGE, FakeGemini
 from tests.fakes.server import run_app_in_thread
 from tests.fakes.turbotext_server import NO_MONEY_TEXT, FakeTurbotext
@@ -48,46 +43,17 @@ def fakes() -> Iterator[dict]:
 def keyless(tmp_path_factory: pytest.TempPathFactory, fakes: dict) -> Iterator[Service]:
     """`boothai serve` as a hosted deployment that leaves keys to its operators."""
     data_dir = tmp_path_factory.mktemp("boothai-keys")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("BOOTHAI_") and k not in ("GEMINI_API_KEY", "TURBOTEXT_API_KEY")}
-    env.update(BOOTHAI_DATA_DIR=str(data_dir / "data"), BOOTHAI_ADMIN_PASSWORD=ADMIN[1],
-               BOOTHAI_GPU_BACKEND="off", BOOTHAI_PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
-               BOOTHAI_ENABLED_PROVIDERS="turbotext,gemini,local",
-               BOOTHAI_GEMINI_BASE_URL=fakes["gemini_url"],
-               BOOTHAI_TURBOTEXT_BASE_URL=fakes["turbotext_url"],
-               BOOTHAI_KEY_CHECKS_ALLOWED="1000", PYTHONUNBUFFERED="1")
-    log_path = data_dir / "server.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "functions.cli", "serve", "--port", str(port),
-                             "--log-level", "info", "--no-access-log"],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"boothai serve exited: {log_path.read_text()}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("boothai serve did not answer /health within 30 s")
-            time.sleep(0.1)
-        yield Service(base=base, data_dir=data_dir)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        # The server's own log never held a key (it logs at info level here).
-        text = log_path.read_text(errors="replace")
-        for key in (GOOD_GEMINI, WRONG_GEMINI, GOOD_TURBOTEXT, BROKE_TURBOTEXT):
-            assert key not in text
+    with serve_boothai(data_dir, {
+            "BOOTHAI_ENABLED_PROVIDERS": "turbotext,gemini,local",
+            "BOOTHAI_GEMINI_BASE_URL": fakes["gemini_url"],
+            "BOOTHAI_TURBOTEXT_BASE_URL": fakes["turbotext_url"],
+            "BOOTHAI_KEY_CHECKS_ALLOWED": "1000"}, deployment_keys=False,
+            log_level="info") as service:
+        yield service
+    # The server's own log never held a key (it logs at info level here).
+    text = (data_dir / "server.log").read_text(errors="replace")
+    for key in (GOOD_GEMINI, WRONG_GEMINI, GOOD_TURBOTEXT, BROKE_TURBOTEXT):
+        assert key not in text
 
 
 def _page(browser: Browser, service: Service, *, width: int, height: int,
