@@ -46,6 +46,11 @@ def slot_json(view: SlotView) -> dict[str, Any]:
         # Public share pages for its jobs (off by default), and a new link's life in days.
         "share_pages": slot.share_pages,
         "share_days": slot.share_days,
+        # When the window runs out: "error", "original" or "original_qr" (shared/late_results.py).
+        "when_late": slot.when_late,
+        "late_limit_seconds": slot.late_limit_seconds,
+        "late_text": slot.late_text,
+        "qr_on_results": slot.qr_on_results,
         # The output sizes the operator may pick for this slot's model, and what an unset
         # slot gets; no choices: the UI shows no picker (every tab but Gemini's).
         "image_sizes": list(view.sizes.choices),
@@ -88,6 +93,8 @@ def job_json(job: Job) -> dict[str, Any]:
         "created_at": job.created_at,
         "provider_ms": job.provider_ms,
         "total_ms": job.total_ms,
+        # It ended after its booth had the original (the window ran out; shared/late_results.py).
+        "late": job.late,
         "attempts": [_attempt_json(a) for a in job.attempts],
         "original_url": f"{api}/original" if job.original_key else None,
         "result_url": f"{api}/result" if job.result_key else None,
@@ -119,7 +126,7 @@ def _attempt_json(attempt: dict) -> dict[str, Any]:
 
 def _counts(c: ProviderCounts) -> dict[str, Any]:
     return {"done": c.done, "failed": c.failed, "average_ms": c.average_ms,
-            "refused": c.refused, "tried": c.tried}
+            "refused": c.refused, "tried": c.tried, "late": c.late}
 
 
 def trace_json(entry: TraceEntry) -> dict[str, Any]:

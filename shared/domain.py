@@ -24,6 +24,19 @@ DEFAULT_KEY_TOLERANCE = 50
 SHARE_DAYS_MIN, SHARE_DAYS_MAX = 1, 90
 DEFAULT_SHARE_DAYS = 7
 
+# How long a job whose booth window ran out may keep working (LateAnswer.ORIGINAL*), seconds
+# from the photo's arrival. Above the booth's 50 s window; at most 10 minutes, which the AWS
+# finisher function's timeout covers (template.yaml).
+LATE_LIMIT_MIN, LATE_LIMIT_MAX = 60, 600
+DEFAULT_LATE_LIMIT = 180
+# The line printed under the QR code of a late answer. An operator's own text is one line of at
+# most this many characters; empty: the default in the operator's language, saved by the UI.
+MAX_LATE_TEXT_CHARS = 80
+LATE_TEXT_DEFAULTS = {
+    "en": "Your AI photo is on its way: scan the code",
+    "ru": "Ваше AI-фото уже в работе: отсканируйте код",
+}
+
 
 class ProviderName(StrEnum):
     TURBOTEXT = "turbotext"
@@ -44,6 +57,14 @@ class JobStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+class LateAnswer(StrEnum):
+    """What the booth gets when its window runs out before the provider has answered."""
+
+    ERROR = "error"  # an error (504), as always: DSLR Remote Pro prints what it is set to
+    ORIGINAL = "original"  # the original photo; the job keeps working, its result is kept
+    ORIGINAL_QR = "original_qr"  # the original with a QR code to the job's share page
 
 
 class JobSource(StrEnum):
@@ -139,6 +160,13 @@ class Slot:
     # says so, since a share page publishes a guest's photo to whoever holds its link.
     share_pages: bool = False
     share_days: int = DEFAULT_SHARE_DAYS  # how long a share link lives once made
+    # When the booth's window runs out (shared/late_results.py): answer an error, the
+    # original, or the original with a QR code and `late_text`; the job keeps working up to
+    # `late_limit_seconds` from the photo's arrival.
+    when_late: LateAnswer = LateAnswer.ERROR
+    late_limit_seconds: int = DEFAULT_LATE_LIMIT
+    late_text: str = ""  # "": LATE_TEXT_DEFAULTS["en"]
+    qr_on_results: bool = False  # every AI result the booth gets carries the QR too
     reference_key: str | None = None
     reference_mime: str | None = None
     updated_at: float = 0.0
@@ -158,6 +186,7 @@ class Slot:
         item["provider"] = str(self.provider)
         item["type"] = str(self.type) if self.type else None
         item["fallback_provider"] = str(self.fallback_provider) if self.fallback_provider else None
+        item["when_late"] = str(self.when_late)
         return item
 
     @classmethod
@@ -179,7 +208,19 @@ class Slot:
             data.pop("share_days", None)
         else:
             data["share_days"] = int(data["share_days"])
+        # A slot saved before late results existed answers an error, as it always did.
+        data["when_late"] = LateAnswer(data.get("when_late") or LateAnswer.ERROR)
+        if data.get("late_limit_seconds") is None:
+            data.pop("late_limit_seconds", None)
+        else:
+            data["late_limit_seconds"] = int(data["late_limit_seconds"])
+        data["late_text"] = str(data.get("late_text") or "")
+        data["qr_on_results"] = bool(data.get("qr_on_results"))
         return cls(**data)
+
+    @property
+    def printed_late_text(self) -> str:
+        return self.late_text or LATE_TEXT_DEFAULTS["en"]
 
 
 def slot_key(provider: ProviderName | str, index: int) -> str:
@@ -229,6 +270,9 @@ class Job:
     total_ms: int | None = None
     original_key: str | None = None
     result_key: str | None = None
+    # The booth got its answer (the original) before the job ended: it finished afterwards,
+    # done or failed (shared/late_results.py).
+    late: bool = False
     # Each provider tried, in order, with its outcome ("done" or a failure reason).
     attempts: list[dict] = field(default_factory=list)
 
@@ -254,6 +298,7 @@ class Job:
             if data.get(name) is not None:
                 data[name] = int(data[name])
         data["attempts"] = list(data.get("attempts") or [])
+        data["late"] = bool(data.get("late"))
         return cls(**data)
 
 
@@ -261,13 +306,15 @@ class Job:
 class ProviderCounts:
     """Booth photos processed (`done`, `failed`), booth requests refused before they became a
     job (`refused`: wrong password, slot off, too large, …), and the operator's Try it runs
-    (`tried`), each counted apart: a test run or a refusal is not a guest's photo."""
+    (`tried`), each counted apart: a test run or a refusal is not a guest's photo. `late`: of
+    the `done`, those that finished after the booth had its answer (the original)."""
 
     done: int = 0
     failed: int = 0
     latency_ms_total: int = 0
     refused: int = 0
     tried: int = 0
+    late: int = 0
 
     @property
     def average_ms(self) -> int | None:

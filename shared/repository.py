@@ -264,6 +264,10 @@ class Repository:
         """A booth request to this provider's slot refused before it became a job."""
         await self._add_counts(tenant, provider, {"refused": 1}, at)
 
+    async def count_late(self, *, tenant: str, provider: ProviderName, at: float) -> None:
+        """A booth photo done after its booth had the original (already counted `done`)."""
+        await self._add_counts(tenant, provider, {"late": 1}, at)
+
     async def _add_counts(self, tenant: str, provider: ProviderName, add: dict[str, int],
                           at: float) -> None:
         def count_both() -> None:  # one thread hop for both counters
@@ -290,6 +294,7 @@ class Repository:
                 latency_ms_total=int(item.get("latency_ms_total", 0)),
                 refused=int(item.get("refused", 0)),
                 tried=int(item.get("tried", 0)),
+                late=int(item.get("late", 0)),
             )
             result.setdefault(ProviderName(provider), {})[period] = counts
         return result

@@ -28,14 +28,19 @@ from shared.config import Settings
 from shared.deadline import BoothDeadline
 from shared.domain import (
     DEFAULT_KEY_TOLERANCE,
+    DEFAULT_LATE_LIMIT,
     DEFAULT_SHARE_DAYS,
     KEY_TOLERANCE_MAX,
     KEY_TOLERANCE_MIN,
+    LATE_LIMIT_MAX,
+    LATE_LIMIT_MIN,
+    MAX_LATE_TEXT_CHARS,
     SHARE_DAYS_MAX,
     SHARE_DAYS_MIN,
     SLOTS_PER_PROVIDER,
     Job,
     JobSource,
+    LateAnswer,
     ProcessingType,
     ProviderCounts,
     ProviderName,
@@ -105,6 +110,13 @@ class SlotSettings(BaseModel):
     # lives once made.
     share_pages: bool = False
     share_days: int = Field(default=DEFAULT_SHARE_DAYS, ge=SHARE_DAYS_MIN, le=SHARE_DAYS_MAX)
+    # When the booth's window runs out (shared/late_results.py): the answer, how long the job
+    # may keep working, the line printed under the QR code; and the QR on every AI result.
+    when_late: LateAnswer = LateAnswer.ERROR
+    late_limit_seconds: int = Field(default=DEFAULT_LATE_LIMIT, ge=LATE_LIMIT_MIN,
+                                    le=LATE_LIMIT_MAX)
+    late_text: str = Field(default="", max_length=MAX_LATE_TEXT_CHARS)
+    qr_on_results: bool = False
 
 
 @dataclass(frozen=True)
@@ -319,6 +331,11 @@ class OperatorConsole:
         slot.key_tolerance = settings.key_tolerance
         slot.share_pages = settings.share_pages
         slot.share_days = settings.share_days
+        slot.when_late = settings.when_late
+        slot.late_limit_seconds = settings.late_limit_seconds
+        slot.late_text = one_line(settings.late_text, MAX_LATE_TEXT_CHARS)
+        slot.qr_on_results = settings.qr_on_results
+        self._check_qr(slot)
         problem = slot_problem(slot, impl.capabilities, impl.label)
         if problem and problem.code == "unsupported_type":  # refused whether enabled or not
             note = f" ({impl.types_note})" if impl.types_note else ""
@@ -332,6 +349,20 @@ class OperatorConsole:
             impl.check_slot(slot)
         self._check_image_size(slot, impl)
         return await self.repo.save_slot(slot)
+
+    @staticmethod
+    def _check_qr(slot: Slot) -> None:
+        """A QR code opens the job's share page: printing one for a slot whose share pages are
+        off would hand the guest a code that answers 404."""
+        if slot.share_pages:
+            return
+        if slot.when_late is LateAnswer.ORIGINAL_QR:
+            raise InvalidInput("a late answer with a QR code needs the slot's share pages: "
+                               "switch share pages on", field="when_late", code="share_pages_off")
+        if slot.qr_on_results:
+            raise InvalidInput("a QR code on the results needs the slot's share pages: "
+                               "switch share pages on", field="qr_on_results",
+                               code="share_pages_off")
 
     @staticmethod
     def _check_image_size(slot: Slot, impl: Provider) -> None:
