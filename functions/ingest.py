@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from functions import share
 from functions.app import create_function_app
 from functions.booth_form import BoothForm, read_booth_form
 from functions.deps import Booth, ClientAddress, ReceivedAt, get_booth, get_services, received_at
@@ -16,6 +17,7 @@ from functions.lambda_entry import make_handler
 from shared.domain import reason_code
 from shared.errors import BoothaiError
 from shared.usecases.booth import BoothIngest
+from shared.usecases.share_pages import SharePages
 
 
 class BoothErrors(PlainTextErrors):
@@ -100,7 +102,8 @@ async def booth_upload(
         # The prompt's fields: the form's text fields and the link's query string (survey
         # answers a booth adds to the link); the password is never one (prompt_fields.py).
         answer = await booth.process(admitted, form.photo, form=form.fields,
-                                     query=dict(request.query_params))
+                                     query=dict(request.query_params),
+                                     request_base=str(request.base_url))
     except BoothaiError as exc:
         visit.shot.ended_by(exc, status=status_for(exc))  # the booth's route moves none
         raise
@@ -111,9 +114,14 @@ async def booth_upload(
     if answer.served_original:
         # Why the original came back, as a code: a header takes Latin-1 only and no line
         # breaks; the provider's own words are the job's detail, shown to the operator.
-        headers["X-Boothai-Original"] = reason_code(answer.job.reason)
+        # `late`: the window ran out and the job goes on (shared/late_results.py).
+        headers["X-Boothai-Original"] = "late" if answer.late else reason_code(answer.job.reason)
+    if answer.share_url:  # the page the answer's QR code opens (public, like the print)
+        headers["X-Boothai-Share"] = answer.share_url
     return Response(content=answer.image, media_type=answer.mime, headers=headers)
 
 
-app = create_function_app(router)
-handler = make_handler(app, "ingest", serves=(BoothIngest,))
+# The share pages too: on AWS the ingest's Function URL is what a booth's QR code points at
+# (the console's URL cannot be known to it: the console's names the ingest's).
+app = create_function_app(router, share.router)
+handler = make_handler(app, "ingest", serves=(BoothIngest, SharePages))

@@ -209,3 +209,41 @@ def make_handler(app: ASGIApp, function_name: str, *,
     handler.__name__ = f"{function_name}_handler"
     handler.serves = serves  # type: ignore[attr-defined]
     return handler  # type: ignore[return-value]
+
+
+QueueWork = Callable[[str], Any]  # one message body → a coroutine
+
+
+def make_queue_handler(work: QueueWork, function_name: str, *,
+                       serves: tuple[type[UseCase], ...]) -> LambdaHandler:
+    """The Lambda handler for a function fed by an SQS queue (an event source mapping with
+    `ReportBatchItemFailures`): each record's body to `work`, on the container's one event
+    loop. A record whose work raised is reported back, so the queue delivers it again (and,
+    after the queue's receive limit, to its dead-letter queue); the others are deleted.
+    Secrets and Powertools are set up on the first invocation, as for HTTP functions."""
+    built: list[Any] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if not built:
+            _ensure_secrets()
+            built.append(observability.use_powertools())
+        logger = built[0]
+        logger.append_keys(function=function_name)
+        _ensure_event_loop()
+        assert _loop is not None
+        failures = []
+        for record in event.get("Records") or []:
+            try:
+                _loop.run_until_complete(work(record.get("body") or ""))
+            except Exception:
+                logger.exception("queue message failed", extra={
+                    "message_id": record.get("messageId"),
+                    "receive_count": (record.get("attributes") or {}).get("ApproximateReceiveCount")})
+                failures.append({"itemIdentifier": record.get("messageId")})
+            finally:
+                _loop.run_until_complete(_drain_bookkeeping())
+        return {"batchItemFailures": failures}
+
+    handler.__name__ = f"{function_name}_handler"
+    handler.serves = serves  # type: ignore[attr-defined]
+    return handler  # type: ignore[return-value]

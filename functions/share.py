@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
-from functions.deps import Shares
+from functions.deps import ServicesDep, Shares
 from functions.errors import ErrorRoute
 from shared import errors as e
 from shared.images import extension_for
@@ -145,6 +145,16 @@ class SharePageErrors(ErrorRoute):
 
 
 router = APIRouter(tags=["share"], route_class=SharePageErrors, include_in_schema=False)
+
+
+@router.get("/static/share.css", response_class=Response)
+async def share_stylesheet(services: ServicesDep) -> Response:
+    """The pages' one stylesheet, from wherever they are served: the console serves every
+    static file, the ingest function (where a booth's QR code points) only this one."""
+    sheet = services.settings.frontend_dir / "static" / "share.css"
+    if not sheet.is_file():
+        raise e.NotFound("no such file")
+    return FileResponse(sheet, media_type="text/css")
 
 
 @router.get("/s/{token}", response_class=HTMLResponse)

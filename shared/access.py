@@ -63,6 +63,9 @@ class Access:
     # HeadBucket (the store's ping) needs s3:ListBucket on the bucket itself.
     list_bucket: bool = False
     secrets: frozenset[Secret] = frozenset()
+    # The stack's SQS queues (template.yaml) by name ("finisher"): WRITE sends to it
+    # (SQSSendMessagePolicy), READ is the function its messages feed (an SQS event source).
+    queues: Mapping[str, Level] = field(default_factory=dict)
 
     def __or__(self, other: Access) -> Access:
         return Access(
@@ -70,6 +73,7 @@ class Access:
             objects=_merge(self.objects, other.objects),
             list_bucket=self.list_bucket or other.list_bucket,
             secrets=self.secrets | other.secrets,
+            queues=_merge(self.queues, other.queues),
         )
 
     def table_allows(self, table: str, needed: Level) -> bool:

@@ -179,8 +179,13 @@ class Shot:
         self._pending = self._trace._spawn(later())
 
     def answered(self, job: Job, *, status: int = 200) -> None:
-        """The booth got a photo: the result, or the original for a failed job."""
-        if job.status is JobStatus.DONE:
+        """The booth got a photo: the result, or the original for a failed job, or the
+        original of a job still working after the window (shared/late_results.py)."""
+        if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
+            self._end(TraceEntry(self._at, Outcome.ACCEPTED, status, "late",
+                                 "the window ran out: the booth got the original, the job "
+                                 "goes on", job_id=job.job_id))
+        elif job.status is JobStatus.DONE:
             self._end(TraceEntry(self._at, Outcome.DONE, status, job.reason or "done",
                                  "processed", job_id=job.job_id))
         else:

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     s3_bucket: str = ""
     s3_endpoint_url: str | None = None
     dynamodb_endpoint_url: str | None = None
+    sqs_endpoint_url: str | None = None
+    # AWS: the queue feeding the finisher function, where a slot's late jobs go on after the
+    # booth's answer (shared/late_results.py). Unset on Lambda: late slots answer in the
+    # window, since a function cannot keep working after its response.
+    finisher_queue_url: str | None = None
     table_prefix: str = "boothai-"
     aws_region: str = Field(
         default="us-east-1",

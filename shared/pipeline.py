@@ -3,7 +3,9 @@
     1. Check the slot can run                     → SlotNotReady (409)
     2. Validate and prepare the photo             → UnsupportedMedia (415) / PayloadTooLarge (413)
     3. Store the original and open the job        → StorageUnavailable (503); nothing reached a provider
-    4. Run the provider, then the fallback one    → under the deadline
+    4. Run the provider, then the fallback one    → under the deadline; a slot that answers
+       late hands the job to a finisher and waits for it until the window's cut
+       (shared/late_results.py): still working then, the booth gets the original
     5. Success: store the result, close the job, count it
     6. Failure: close the job with its reason, move the original to trash/, count it;
        answer with the original photo when the slot opts in, else raise (502 / 504)
@@ -32,6 +34,7 @@ from shared.domain import (
     Job,
     JobSource,
     JobStatus,
+    LateAnswer,
     ProviderName,
     Slot,
     new_job_id,
@@ -58,6 +61,14 @@ from shared.images import (
     prepare_photo_cheaply,
     sniff_mime,
 )
+from shared.late_results import (
+    STAMP_LEAD_SECONDS,
+    Finished,
+    Finisher,
+    LateOrder,
+    LateWork,
+    error_of,
+)
 from shared.observability import record_attempt, record_job
 from shared.ports import ObjectStore
 from shared.provider_keys import OwnKey, in_effect
@@ -65,6 +76,7 @@ from shared.providers import ProviderRegistry, declared_access
 from shared.providers.base import Provider, ProviderImage, ProviderJob
 from shared.repository import Repository
 from shared.secret_box import SealedSecretError
+from shared.share_links import ShareLinks, share_url
 from shared.slot_rules import slot_problem
 
 log = logging.getLogger("boothai.pipeline")
@@ -76,20 +88,24 @@ class BoothAnswer:
     mime: str
     job: Job
     served_original: bool = False
+    late: bool = False  # the window ran out: the original, the job still working
+    share_url: str | None = None  # the job's share page, where the answer carries its QR code
 
 
 class BoothPipeline:
     # What the pipeline itself touches; each provider declares its own (see access()).
+    # jobs READ: the AWS finisher reads a handed-over job back (resume).
     ACCESS = Access(
-        tables={"jobs": Level.WRITE, "stats": Level.WRITE},
+        tables={"jobs": Level.CRUD, "stats": Level.WRITE},
         objects={object_keys.ORIGINALS: Level.CRUD, object_keys.RESULTS: Level.WRITE,
                  object_keys.TRASH: Level.WRITE, object_keys.REFERENCES: Level.READ},
     )
 
     @classmethod
     def access(cls) -> Access:
-        """The pipeline with every provider it may run."""
-        return union(cls.ACCESS, declared_access())
+        """The pipeline with every provider it may run, and the share links its QR codes
+        open."""
+        return union(cls.ACCESS, declared_access(), ShareLinks.ACCESS)
 
     def __init__(
         self,
@@ -98,11 +114,17 @@ class BoothPipeline:
         repo: Repository,
         store: ObjectStore,
         providers: ProviderRegistry,
+        finisher: Finisher | None = None,
+        shares: ShareLinks | None = None,
     ) -> None:
         self.settings = settings
         self.repo = repo
         self.store = store
         self.providers = providers
+        # Where a slot's late jobs go on (shared/late_results.py); None: nowhere (a Lambda
+        # function without the finisher queue), and late slots answer in the window.
+        self.finisher = finisher
+        self.shares = shares
         self._background: set[asyncio.Task] = set()
         self._references: dict[tuple[str, float], bytes] = {}
 
@@ -116,25 +138,21 @@ class BoothPipeline:
         on_job: Callable[[Job], None] | None = None,
         own_keys: Mapping[ProviderName, OwnKey] | None = None,
         fields: Mapping[str, str] | None = None,
+        share_base: str | None = None,
     ) -> BoothAnswer:
         """`on_job` is told of the job as it opens (the booth's trace links the request to
         it); a request refused before that never becomes a job. `own_keys`: the account's
         own provider keys; a provider that takes a key calls with the account's, else the
         deployment's (shared/provider_keys.py). `fields`: the booth's form and query values
-        the slot's prompt may use (shared/prompt_fields.py)."""
+        the slot's prompt may use (shared/prompt_fields.py). `share_base`: where the job's
+        share page is served, for the QR code a slot may print (shared/share_links.py)."""
         own_keys = own_keys or {}
         # 1. Check the slot can run
         attempts = self._providers_for(slot, check_enabled=source is JobSource.BOOTH,
                                        own_keys=own_keys)
 
         # 2. Validate and prepare the photo (on the CPU pool only when it must be decoded)
-        max_side = min(p.max_side for p in attempts)
-        max_pixels = self.settings.max_pixels
-        photo = prepare_photo_cheaply(upload, max_side=max_side, max_pixels=max_pixels)
-        if photo is None:
-            photo = await run_cpu(
-                lambda: prepare_photo(upload, max_side=max_side, max_pixels=max_pixels)
-            )
+        photo = await self._prepare(upload, attempts)
 
         # 3. Store the original and open the job — before any provider runs
         now = time.time()
@@ -154,14 +172,25 @@ class BoothPipeline:
         if on_job is not None:
             on_job(job)
         await self._record_running(job, deadline)
+        share = await self._share_link(job, slot, deadline, share_base)
 
-        # 4. Run the provider, then the fallback one, under the deadline
+        # 4. Run the provider, then the fallback one: a slot that answers late hands the job
+        #    over and waits for it until the cut; else under the window's deadline
+        if self._answers_late(slot, source):
+            order = LateOrder(job.tenant, job.job_id, str(slot.provider), slot.index,
+                              finish_by=_wall(deadline.received_at + slot.late_limit_seconds),
+                              booth_until=_wall(deadline.providers_by))
+            answer = await self._hand_over(
+                LateWork(order, job, slot, attempts, photo, reference, own_keys),
+                deadline, upload, original_mime, share)
+            if answer is not None:
+                return answer
         result, error = await self._attempt_all(job, slot, attempts, photo, reference,
                                                 deadline.providers_by, own_keys)
 
         # 5. Success: store the result, close the job, count it
         if result is not None:
-            answer, closing = await self._succeed(job, result, deadline)
+            answer, closing = await self._succeed(job, slot, result, deadline, share)
             self._spawn(self._thumbnails(job, photo.data, result.data, after=closing))
             return answer
 
@@ -172,7 +201,184 @@ class BoothPipeline:
             return BoothAnswer(upload, original_mime, job, served_original=True)
         raise error
 
+    # -- late results (shared/late_results.py) ------------------------------------------------
+    def _answers_late(self, slot: Slot, source: JobSource) -> bool:
+        return (source is JobSource.BOOTH and slot.when_late is not LateAnswer.ERROR
+                and self.finisher is not None)
+
+    async def _hand_over(self, work: LateWork, deadline: BoothDeadline, upload: bytes,
+                         original_mime: str, share: str | None) -> BoothAnswer | None:
+        """Hand the job to the finisher and wait for it until the window's cut: its answer
+        if it ended by then, else the original (stamped with the share page's QR code).
+        None when it could not be handed over: the caller runs it in the window."""
+        assert self.finisher is not None
+        job, slot, cut = work.job, work.slot, deadline.providers_by
+        try:
+            async with deadline.storage_within("handing the job to the finisher"):
+                running = await self.finisher.hand_over(work, self.finish)
+        except StorageUnavailable as exc:
+            log.warning("job %s: not handed over (%s): it runs in the booth's window",
+                        job.job_id, exc)
+            return None
+        qr = slot.when_late is LateAnswer.ORIGINAL_QR and share is not None
+        finished = await running.wait(until=cut - STAMP_LEAD_SECONDS if qr else cut)
+        stamping = None
+        if finished is None and qr:
+            stamping = asyncio.ensure_future(self._stamp(upload, share, slot.printed_late_text))
+            finished = await running.wait(until=cut)
+        if finished is not None:
+            return await self._answer_finished(finished, slot, upload, original_mime, share,
+                                               deadline)
+        # The window ran out: the guest gets the original now, the AI photo follows
+        image, mime = upload, original_mime
+        if stamping is not None:
+            await asyncio.wait([stamping], timeout=deadline.left())
+            if stamping.done() and stamping.exception() is None:
+                image, mime = stamping.result()
+            else:
+                log.warning("job %s: the original goes out without its QR code (%s)",
+                            job.job_id, "too slow" if not stamping.done() else stamping.exception())
+        log.info("job %s: the window ran out; the booth gets the original, the job goes on",
+                 job.job_id)
+        return BoothAnswer(image, mime, job, served_original=True, late=True, share_url=share)
+
+    async def _answer_finished(self, finished: Finished, slot: Slot, upload: bytes,
+                               original_mime: str, share: str | None,
+                               deadline: BoothDeadline) -> BoothAnswer:
+        """A handed-over job that ended inside the window, answered as any other."""
+        job = finished.job
+        if job.status is JobStatus.DONE and finished.result is not None:
+            data, mime = await self._booth_copy(job, slot, finished.result,
+                                                finished.mime or "image/jpeg", share, deadline)
+            return BoothAnswer(data, mime, job, share_url=share)
+        if job.status is JobStatus.DONE or slot.fallback_to_original:
+            # done but its result not kept, or failed where the slot opts in: the original
+            return BoothAnswer(upload, original_mime, job, served_original=True, share_url=share)
+        raise finished.error or error_of(job)
+
+    async def finish(self, work: LateWork) -> Finished:
+        """Run a handed-over job to its end under the slot's late limit: the in-process
+        task, or the AWS finisher function. `late` is decided here, as the job closes."""
+        job, order = work.job, work.order
+        result, error = await self._attempt_all(job, work.slot, work.chain, work.photo,
+                                                work.reference, order.finish_by_monotonic(),
+                                                work.own_keys)
+        if result is None:
+            return await self._close_late(job, order, error, work.photo.data)
+        mime = sniff_mime(result.data) or result.mime
+        job.result_key = object_keys.result(job.tenant, job.job_id, job.created_at, mime)
+        key = job.result_key
+        try:
+            await run_io(lambda: self.store.put(key, result.data, mime))
+        except StorageUnavailable as exc:
+            log.warning("job %s: result not stored: %s", job.job_id, exc)
+            job.result_key, job.reason = None, "result_not_stored"
+        job.status, job.finished_at = JobStatus.DONE, time.time()
+        job.total_ms = int((job.finished_at - job.created_at) * 1000)
+        job.late = job.finished_at > order.booth_until
+        await self.repo.put_job(job)
+        self._record(job)
+        if job.late and job.source is JobSource.BOOTH:
+            self._spawn(self.repo.count_late(tenant=job.tenant, provider=job.provider,
+                                             at=job.finished_at))
+        self._spawn(self._thumbnails(job, work.photo.data, result.data))
+        return Finished(job, result=result.data, mime=mime)
+
+    async def _close_late(self, job: Job, order: LateOrder, error: BoothaiError,
+                          photo: bytes | None) -> Finished:
+        """Close a handed-over job as failed: its reason, the original to trash/."""
+        self._failed(job, error)
+        job.total_ms = int((job.finished_at - job.created_at) * 1000)
+        job.late = job.finished_at > order.booth_until
+        await self._close_failed(job)
+        self._record(job)
+        if photo is not None:
+            self._spawn(self._thumbnails(job, photo, None))
+        return Finished(job, error=error)
+
+    async def resume(self, order: LateOrder, *, slot: Slot,
+                     own_keys: Mapping[ProviderName, OwnKey]) -> Finished | None:
+        """The AWS finisher's side of a hand-over: the job read back from its row, its photo
+        from the store, run to its end. None: nothing to do (it has ended: an order the
+        queue delivered twice)."""
+        job = await self._unfinished(order)
+        if job is None:
+            return None
+        if time.time() >= order.finish_by:  # delivered again after its limit (a crash)
+            return await self._close_late(job, order, DeadlineExceeded(
+                "the job's late limit passed before a finisher could run it"), None)
+        try:
+            chain = self._providers_for(slot, check_enabled=False, own_keys=own_keys)
+            key = job.original_key or ""
+            upload = await run_io(lambda: self.store.get(key))
+            photo = await self._prepare(upload, chain)
+            reference = await self._reference(slot)
+        except BoothaiError as exc:  # the slot changed since, or the original is gone
+            return await self._close_late(job, order, exc, None)
+        return await self.finish(LateWork(order, job, slot, chain, photo, reference, own_keys))
+
+    async def give_up(self, order: LateOrder, error: BoothaiError) -> Finished | None:
+        """Close a handed-over job that cannot run any more as failed (None: it had ended)."""
+        job = await self._unfinished(order)
+        return None if job is None else await self._close_late(job, order, error, None)
+
+    async def _unfinished(self, order: LateOrder) -> Job | None:
+        job = await self.repo.get_job(order.tenant, order.job_id)
+        if job is None or job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+            return None
+        return job
+
+    # -- the booth's copy: a QR code to the share page ----------------------------------------
+    async def _share_link(self, job: Job, slot: Slot, deadline: BoothDeadline,
+                          share_base: str | None) -> str | None:
+        """The job's share page, made as it opens where the booth's answer may carry its
+        QR code; None where it will not (or the link could not be stored: no QR then, the
+        guest still gets their photo)."""
+        wants = slot.when_late is LateAnswer.ORIGINAL_QR or slot.qr_on_results
+        if not (wants and slot.share_pages and share_base and self.shares is not None
+                and job.source is JobSource.BOOTH):
+            return None
+        try:
+            async with deadline.storage_within("making the share link"):
+                link = await self.shares.ensure(job, slot)
+        except StorageUnavailable as exc:
+            log.warning("job %s: no share link, so no QR code: %s", job.job_id, exc)
+            return None
+        return share_url(share_base, link.token)
+
+    async def _stamp(self, image: bytes, url: str, text: str | None) -> tuple[bytes, str]:
+        from shared import qr_stamp  # TODO(merge): top-level once qr_stamp lands
+
+        max_pixels = self.settings.max_pixels
+        return await run_cpu(lambda: qr_stamp.stamp(image, url, text, max_pixels=max_pixels))
+
+    async def _booth_copy(self, job: Job, slot: Slot, data: bytes, mime: str,
+                          share: str | None, deadline: BoothDeadline) -> tuple[bytes, str]:
+        """The result as the booth gets it: with the share page's QR code in a corner where
+        the slot asks (only while the window allows: else without), within what this
+        deployment can send back."""
+        if slot.qr_on_results and share:
+            stamping = asyncio.ensure_future(self._stamp(data, share, None))
+            await asyncio.wait([stamping], timeout=deadline.left())
+            if stamping.done() and stamping.exception() is None:
+                data, mime = stamping.result()
+            else:
+                log.warning("job %s: the result goes out without its QR code", job.job_id)
+        return await self._fit_answer(job, data, mime)
+
     # -- stage helpers ---------------------------------------------------------------------------
+    async def _prepare(self, upload: bytes, chain: list[Provider]) -> PreparedImage:
+        """The photo validated and fitted to the chain's smallest size (on the CPU pool
+        only when it must be decoded)."""
+        max_side = min(p.max_side for p in chain)
+        max_pixels = self.settings.max_pixels
+        photo = prepare_photo_cheaply(upload, max_side=max_side, max_pixels=max_pixels)
+        if photo is None:
+            photo = await run_cpu(
+                lambda: prepare_photo(upload, max_side=max_side, max_pixels=max_pixels)
+            )
+        return photo
+
     def _providers_for(self, slot: Slot, *, check_enabled: bool,
                        own_keys: Mapping[ProviderName, OwnKey]) -> list[Provider]:
         """The provider, then the slot's fallback provider when it can serve this slot (and
@@ -285,8 +491,8 @@ class BoothPipeline:
             raise ProviderFailed(f"{provider.name}_bad_image",
                                  f"{provider.name} returned a broken image") from None
 
-    async def _succeed(self, job: Job, result: ProviderImage,
-                       deadline: BoothDeadline) -> tuple[BoothAnswer, asyncio.Task]:
+    async def _succeed(self, job: Job, slot: Slot, result: ProviderImage, deadline: BoothDeadline,
+                       share: str | None) -> tuple[BoothAnswer, asyncio.Task]:
         """Store the result and close the job as done; the answer, and the closing task."""
         mime = sniff_mime(result.data) or result.mime
         job.result_key = object_keys.result(job.tenant, job.job_id, job.created_at, mime)
@@ -307,8 +513,8 @@ class BoothPipeline:
         # records what happened to the result.
         closing = await self._finish_soon(self.repo.put_job(job, first=store_result), deadline)
         self._record(job)
-        data, mime = await self._fit_answer(job, result.data, mime)
-        return BoothAnswer(data, mime, job), closing
+        data, mime = await self._booth_copy(job, slot, result.data, mime, share, deadline)
+        return BoothAnswer(data, mime, job, share_url=share), closing
 
     async def _fit_answer(self, job: Job, data: bytes, mime: str) -> tuple[bytes, str]:
         """The booth's copy of the result, within what this deployment can send back: on
@@ -324,6 +530,14 @@ class BoothPipeline:
 
     async def _fail(self, job: Job, error: BoothaiError, deadline: BoothDeadline) -> asyncio.Task:
         """Close the job as failed (waited for while the window allows); the closing task."""
+        self._failed(job, error)
+        job.total_ms = deadline.elapsed_ms()
+        closing = await self._finish_soon(self._close_failed(job), deadline)
+        self._record(job)
+        return closing
+
+    @staticmethod
+    def _failed(job: Job, error: BoothaiError) -> None:
         job.status, job.finished_at = JobStatus.FAILED, time.time()
         # The code goes into a header and metrics, the words (a provider's own, maybe
         # Russian, maybe with line breaks) to the operator: each made safe for where it goes.
@@ -332,22 +546,19 @@ class BoothPipeline:
         ))
         job.detail = one_line(str(error))
         job.cause = cause_of(job.reason)
-        job.total_ms = deadline.elapsed_ms()
-        closing = await self._finish_soon(self._close_failed(job), deadline)
-        self._record(job)
-        return closing
 
     async def _close_failed(self, job: Job) -> None:
         await close_failed(job, store=self.store, repo=self.repo)
 
     async def _thumbnails(self, job: Job, photo: bytes, result: bytes | None, *,
-                          after: asyncio.Task) -> None:
+                          after: asyncio.Task | None = None) -> None:
         """The operator's thumbnails of the job's images, once the booth has its answer and
         the job is closed (`after`): under the keys the images end at (a failed job's
         original in trash/; no result thumbnail when the result could not be stored). The
         original's is made from the prepared photo: the same picture, upright, and a 24 MP
         shot is not decoded twice."""
-        await asyncio.wait([after])
+        if after is not None:
+            await asyncio.wait([after])
         max_pixels = self.settings.max_pixels
         if job.original_key:
             await thumbnails.make(self.store, job.original_key, photo, max_pixels=max_pixels)
@@ -423,6 +634,11 @@ class BoothPipeline:
                 self._references.clear()
             self._references[cache_key] = data
         return self._references[cache_key]
+
+
+def _wall(monotonic: float) -> float:
+    """A time.monotonic() instant as a wall-clock epoch (for an order that crosses machines)."""
+    return time.time() + (monotonic - time.monotonic())
 
 
 async def close_failed(job: Job, *, store: ObjectStore, repo: Repository) -> None:

@@ -83,6 +83,13 @@ class Tables(Protocol):
         """Raise if `table` cannot be reached (DynamoDB: DescribeTable, so read access)."""
 
 
+class WorkQueue(Protocol):
+    """Work handed to another function (AWS: an SQS queue feeding it)."""
+
+    def send(self, body: str) -> None:
+        """Queue one message; StorageUnavailable when the queue cannot be reached."""
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str

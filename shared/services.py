@@ -24,6 +24,7 @@ from shared.config import Settings
 from shared.domain import ProviderName, Tenant
 from shared.gpu import JANUS, QWEN_IMAGE_EDIT, GpuBackend, build_gpu_backend
 from shared.job_signals import JobSignals
+from shared.late_results import Finisher, InProcessFinisher, QueueFinisher
 from shared.media import Media
 from shared.pipeline import BoothPipeline
 from shared.ports import ObjectStore, Tables, UrlFetcher
@@ -42,6 +43,7 @@ from shared.usecases.booth import BoothIngest
 from shared.usecases.console import OperatorConsole
 from shared.usecases.health import ServiceHealth
 from shared.usecases.image_edits import ImageEdits
+from shared.usecases.late_jobs import LateJobs
 from shared.usecases.share_pages import SharePages
 from shared.usecases.signed_media import SignedMedia
 from shared.usecases.vision import MAX_FILE_BYTES, Vision
@@ -159,12 +161,34 @@ class Services:
                                                fetcher=fetcher))
 
     @cached_property
+    def finisher(self) -> Finisher | None:
+        """Where a late slot's job goes on after the booth's answer: the finisher
+        function's queue (AWS), this process (`boothai serve`), or nowhere (a Lambda
+        function without the queue: it would freeze with the job half done)."""
+        s = self.settings
+        if s.finisher_queue_url:
+            from shared.storage.sqs_queue import SqsQueue
+
+            access = QueueFinisher.ACCESS
+            return QueueFinisher(
+                queue=SqsQueue(queue_url=s.finisher_queue_url, endpoint_url=s.sqs_endpoint_url,
+                               region=s.aws_region),
+                repo=Repository(self._tables_for(access, "QueueFinisher")),
+                store=self._store_for(access, "QueueFinisher"))
+        if s.on_lambda:
+            log.warning("BOOTHAI_FINISHER_QUEUE_URL is not set: late slots answer in the window")
+            return None
+        return InProcessFinisher()
+
+    @cached_property
     def pipeline(self) -> BoothPipeline:
         access = BoothPipeline.ACCESS
         return BoothPipeline(settings=self.settings,
                              repo=Repository(self._tables_for(access, "BoothPipeline")),
                              store=self._store_for(access, "BoothPipeline"),
-                             providers=self.providers)
+                             providers=self.providers, finisher=self.finisher,
+                             shares=ShareLinks(self._tables_for(ShareLinks.ACCESS,
+                                                                "BoothPipeline")))
 
     # -- use cases ----------------------------------------------------------------------------------
     @cached_property
@@ -174,6 +198,12 @@ class Services:
         return BoothIngest(settings=self.settings, repo=repo, auth=self.auth,
                            pipeline=self.pipeline,
                            trace=BoothTrace(trace_tables, Repository(trace_tables)))
+
+    @cached_property
+    def late_jobs(self) -> LateJobs:
+        """The AWS finisher function's use case (shared/late_results.py)."""
+        repo = Repository(self._tables_for(LateJobs.ACCESS, "LateJobs"), self.box)
+        return LateJobs(repo=repo, pipeline=self.pipeline)
 
     @cached_property
     def console(self) -> OperatorConsole:

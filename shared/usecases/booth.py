@@ -32,6 +32,7 @@ from shared.config import Settings
 from shared.deadline import BoothDeadline
 from shared.domain import JobSource, Slot, Tenant
 from shared.errors import BoothaiError, InvalidInput, NotFound
+from shared.late_results import QueueFinisher
 from shared.pipeline import BoothAnswer, BoothPipeline
 from shared.repository import Repository
 
@@ -82,7 +83,10 @@ class BoothIngest:
 
     @classmethod
     def access(cls) -> Access:
-        return union(cls.ACCESS, Authenticator.ACCESS, BoothPipeline.access(), BoothTrace.ACCESS)
+        # QueueFinisher: on AWS a late slot's job goes to the finisher function's queue
+        # (shared/late_results.py); embedded, the process itself finishes it.
+        return union(cls.ACCESS, Authenticator.ACCESS, BoothPipeline.access(), BoothTrace.ACCESS,
+                     QueueFinisher.ACCESS)
 
     def __init__(self, *, settings: Settings, repo: Repository, auth: Authenticator,
                  pipeline: BoothPipeline, trace: BoothTrace) -> None:
@@ -91,6 +95,12 @@ class BoothIngest:
         self.auth = auth
         self.pipeline = pipeline
         self.trace = trace
+
+    def share_base(self, request_base: str | None) -> str | None:
+        # The ingest serves the share pages too (functions/ingest.py): on AWS its Function
+        # URL is the one address a booth's QR code can name without a custom domain.
+        base = self.settings.share_base_url or request_base
+        return base.rstrip("/") if base else None
 
     async def open(self, token: str, *, received_at: float) -> BoothVisit:
         """The slot behind an upload link; NotFound for an unknown one."""
@@ -126,15 +136,19 @@ class BoothIngest:
 
     async def process(self, admitted: Admitted, photo: bytes | None, *,
                       form: Mapping[str, str] | None = None,
-                      query: Mapping[str, str] | None = None) -> BoothAnswer:
+                      query: Mapping[str, str] | None = None,
+                      request_base: str | None = None) -> BoothAnswer:
         """Run the slot on the photo (the form's `fileToUpload`); its prompt filled from the
-        form's text fields and the link's query string (shared/prompt_fields.py)."""
+        form's text fields and the link's query string (shared/prompt_fields.py).
+        `request_base`: the address the booth reached, where the job's share page is served
+        unless `BOOTHAI_SHARE_BASE_URL` says otherwise (the QR code a slot may print)."""
         if photo is None:
             raise InvalidInput("the form has no fileToUpload file", field="fileToUpload")
         visit = admitted.visit
         answer = await self.pipeline.process(visit.slot, photo, deadline=visit.deadline,
                                              source=JobSource.BOOTH, on_job=visit.shot.accepted,
                                              own_keys=visit.tenant.own_keys,
-                                             fields=prompt_fields.values(form, query))
+                                             fields=prompt_fields.values(form, query),
+                                             share_base=self.share_base(request_base))
         visit.shot.answered(answer.job)
         return answer
