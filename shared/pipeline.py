@@ -103,9 +103,9 @@ class BoothPipeline:
 
     @classmethod
     def access(cls) -> Access:
-        """The pipeline with every provider it may run, and the share links its QR codes
-        open."""
-        return union(cls.ACCESS, declared_access(), ShareLinks.ACCESS)
+        """The pipeline with every provider it may run. The share links a booth's QR codes
+        open are the booth's to declare (BoothIngest): only its requests make them."""
+        return union(cls.ACCESS, declared_access())
 
     def __init__(
         self,

@@ -35,6 +35,7 @@ from shared.errors import BoothaiError, InvalidInput, NotFound
 from shared.late_results import QueueFinisher
 from shared.pipeline import BoothAnswer, BoothPipeline
 from shared.repository import Repository
+from shared.share_links import ShareLinks
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,10 @@ class BoothIngest:
     def access(cls) -> Access:
         # QueueFinisher: on AWS a late slot's job goes to the finisher function's queue
         # (shared/late_results.py); embedded, the process itself finishes it.
+        # ShareLinks: the pipeline makes a job's share link where the booth's answer carries
+        # its QR code (a slot's `when_late` / `qr_on_results`).
         return union(cls.ACCESS, Authenticator.ACCESS, BoothPipeline.access(), BoothTrace.ACCESS,
-                     QueueFinisher.ACCESS)
+                     QueueFinisher.ACCESS, ShareLinks.ACCESS)
 
     def __init__(self, *, settings: Settings, repo: Repository, auth: Authenticator,
                  pipeline: BoothPipeline, trace: BoothTrace) -> None:

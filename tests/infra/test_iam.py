@@ -17,6 +17,7 @@ import yaml
 
 from shared import object_keys
 from shared.access import Access, Level, Secret, union
+from shared.late_results import FINISHER_QUEUE
 from shared.ports import TABLES
 from tests.infra.test_template import _Loader
 
@@ -30,6 +31,7 @@ OBJECT_ACTIONS = {
     frozenset({"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}): Level.CRUD,
 }
 SECRETS = {"SigningKeySecret": Secret.SIGNING_KEY, "ProviderKeysSecret": Secret.PROVIDER_KEYS}
+QUEUES = {"FinisherQueue": FINISHER_QUEUE}
 BUCKET_ARN = {"GetAtt": "PhotoBucket.Arn"}
 
 
@@ -92,8 +94,17 @@ def granted(function: dict[str, Any], tables: dict[str, str], globals_: dict[str
             access = access | _statements(value)
         elif name == "AWSSecretsManagerGetSecretValuePolicy":
             access = access | Access(secrets=frozenset({SECRETS[value["SecretArn"]["Ref"]]}))
+        elif name == "SQSSendMessagePolicy":
+            queue = value["QueueName"]["GetAtt"].removesuffix(".QueueName")
+            access = access | Access(queues={QUEUES[queue]: Level.WRITE})
         else:
             raise Unrecognised(f"policy {name}")
+    # An SQS event source: SAM grants the function its poller policy on that queue.
+    for event in (props.get("Events") or {}).values():
+        if event["Type"] != "SQS":
+            raise Unrecognised(f"event {event['Type']}")
+        queue = event["Properties"]["Queue"]["GetAtt"].removesuffix(".Arn")
+        access = access | Access(queues={QUEUES[queue]: Level.READ})
     # The secrets the function reads at cold start must be the ones it may read.
     env = {**globals_.get("Environment", {}).get("Variables", {}),
            **props.get("Environment", {}).get("Variables", {})}
@@ -119,6 +130,8 @@ def differences(want: Access, have: Access) -> list[str]:
                 problems.append(f"{kind[:-1]} {name}: declared {w.get(name)}, granted {h.get(name)}")
     if want.list_bucket != have.list_bucket:
         problems.append(f"s3:ListBucket: declared {want.list_bucket}, granted {have.list_bucket}")
+    if dict(want.queues) != dict(have.queues):
+        problems.append(f"queues: declared {dict(want.queues)}, granted {dict(have.queues)}")
     if want.secrets != have.secrets:
         problems.append(f"secrets: declared {sorted(want.secrets)}, granted {sorted(have.secrets)}")
     return problems
@@ -156,10 +169,11 @@ def test_the_images_and_vision_functions_may_read_api_keys(template):
 
 
 @pytest.mark.parametrize("mutation, expected", [
-    ("drop_lookups", "table lookups: declared read, granted None"),
-    ("extra_jobs_crud", "table jobs: declared write, granted crud"),
+    ("drop_lookups", "table lookups: declared crud, granted None"),
+    ("extra_jobs_crud", "table jobs: declared None, granted crud"),
     ("bucket_wide", "policy S3CrudPolicy"),
     ("extra_prefix", "object references/: declared read, granted crud"),
+    ("no_queue", "queues: declared {'finisher': <Level.WRITE: 'write'>}, granted {}"),
 ])
 def test_the_check_catches_missing_and_extra_grants(template, mutation, expected):
     """The check is not vacuous: take a correct template, break one grant, watch it fail."""
@@ -168,10 +182,13 @@ def test_the_check_catches_missing_and_extra_grants(template, mutation, expected
     broken = copy.deepcopy(template)
     policies = broken["Resources"]["IngestFunction"]["Properties"]["Policies"]
     if mutation == "drop_lookups":
-        policies[:] = [p for p in policies if p.get("DynamoDBReadPolicy", {}).get(
+        policies[:] = [p for p in policies if p.get("DynamoDBCrudPolicy", {}).get(
             "TableName") != {"Ref": "LookupsTable"}]
     elif mutation == "extra_jobs_crud":
-        policies.append({"DynamoDBCrudPolicy": {"TableName": {"Ref": "JobsTable"}}})
+        broken["Resources"]["WebhooksFunction"]["Properties"]["Policies"].append(
+            {"DynamoDBCrudPolicy": {"TableName": {"Ref": "JobsTable"}}})
+    elif mutation == "no_queue":
+        policies[:] = [p for p in policies if "SQSSendMessagePolicy" not in p]
     elif mutation == "bucket_wide":
         policies.append({"S3CrudPolicy": {"BucketName": {"Ref": "PhotoBucket"}}})
     elif mutation == "extra_prefix":
@@ -179,7 +196,8 @@ def test_the_check_catches_missing_and_extra_grants(template, mutation, expected
             "s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
             "Resource": {"Sub": "${PhotoBucket.Arn}/references/*"}}]})
     try:
-        problems = check(broken)["IngestFunction"]
+        function = "WebhooksFunction" if mutation == "extra_jobs_crud" else "IngestFunction"
+        problems = check(broken)[function]
     except Unrecognised as exc:
         problems = [str(exc)]
     assert any(expected in line for line in problems), problems

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from shared import object_keys
+from shared.domain import LATE_LIMIT_MAX
 from shared.ports import TABLES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,11 +113,14 @@ def test_bucket_is_private_encrypted_and_expires_transient_prefixes(template):
 def test_every_handler_names_a_functions_module(template, linters):
     functions = _of_type(template, "AWS::Serverless::Function")
     assert set(functions) == {"IngestFunction", "ConsoleFunction", "WebhooksFunction",
-                              "ImagesFunction", "VisionFunction"}
+                              "ImagesFunction", "VisionFunction", "FinisherFunction"}
     for name, resource in functions.items():
         module, attr = resource["Properties"]["Handler"].rsplit(".", 1)
         assert importlib.util.find_spec(module) is not None, name
         assert module.startswith("functions.") and attr == "handler", name
+        if name == "FinisherFunction":  # fed by its queue, no URL (shared/late_results.py)
+            assert "FunctionUrlConfig" not in resource["Properties"]
+            continue
         # Every function is a public Function URL with the explicit InvokeFunction grant.
         assert resource["Properties"]["FunctionUrlConfig"]["AuthType"] == "NONE"
         permission = template["Resources"][name.replace("Function", "UrlInvokePermission")]
@@ -158,11 +162,29 @@ def test_every_function_outlasts_the_longest_wait_its_code_allows(template):
         + BOOTH_OVERHEAD_SECONDS,
         # Try it runs one booth job
         "ConsoleFunction": settings.booth_window_seconds + BOOTH_OVERHEAD_SECONDS,
+        # a late job works up to the longest late limit a slot may set
+        "FinisherFunction": LATE_LIMIT_MAX + API_OVERHEAD_SECONDS,
     }
     for name, needed in longest.items():
         timeout = template["Resources"][name]["Properties"]["Timeout"]
         assert timeout >= needed, (name, timeout, needed)
         assert timeout <= 900, name  # Lambda's maximum
+
+
+def test_the_finisher_queue_fits_its_function(template):
+    """Lambda refuses an SQS event source whose visibility timeout is under the function's
+    timeout; an order outliving every job's limit is useless; crashes end in a DLQ."""
+    resources = template["Resources"]
+    queue = resources["FinisherQueue"]["Properties"]
+    finisher = resources["FinisherFunction"]["Properties"]
+    assert queue["VisibilityTimeout"] >= finisher["Timeout"]
+    assert queue["MessageRetentionPeriod"] >= LATE_LIMIT_MAX
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"GetAtt": "FinisherDeadLetterQueue.Arn"}
+    (event,) = finisher["Events"].values()
+    assert event["Properties"]["BatchSize"] == 1
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    ingest = resources["IngestFunction"]["Properties"]["Environment"]["Variables"]
+    assert ingest["BOOTHAI_FINISHER_QUEUE_URL"] == {"Ref": "FinisherQueue"}
 
 
 def test_makefile_builds_every_function(template):
