@@ -19,6 +19,7 @@ from tests.conftest import free_port, run
 from tests.fakes.gemini_server import Behaviour, FakeGemini
 from tests.fakes.server import run_app_in_thread
 from tests.helpers import photos
+from tests.helpers.qr import decode_qr
 
 GEMINI_KEY = "test-gemini-key"
 
@@ -231,3 +232,55 @@ def test_late_answers_are_only_for_booth_photos(booth, gemini):
                           headers={"Origin": b["base"]}, timeout=30)
     assert response.status_code == 504
     asyncio.run(asyncio.sleep(0))
+
+
+# -- the QR code: the original stamped in time, the share page it opens ------------------------
+def test_a_qr_original_in_time_decodes_to_the_share_page_which_shows_the_result(booth, gemini):
+    """The issue's case: the provider takes 15 s, the booth waits 10."""
+    b = booth(window=10.0, when_late=LateAnswer.ORIGINAL_QR, share_pages=True,
+              late_text="Ваше AI-фото уже в работе: отсканируйте код")
+    gemini.script(Behaviour.slow(15.0))
+    guest = photos.green_screen(1800, 1200)
+    response, took = post_photo(b, guest)
+    assert response.status_code == 200 and took < 10.0 - 0.5
+    assert response.headers["x-boothai-original"] == "late"
+    share = response.headers["x-boothai-share"]
+    assert share.startswith(f"{b['base']}/s/")
+    assert decode_qr(response.content) == share  # a standard reader, at the print's size
+    assert photos.decode(response.content).size == (1800, 1200)
+
+    page = httpx.get(share, headers={"Accept-Language": "ru"})
+    assert page.status_code == 200 and 'http-equiv="refresh"' in page.text
+    assert httpx.get(f"{share}/original").content == guest  # the page shows the unstamped one
+
+    job = ended(b, response.headers["x-boothai-job"], within=15)
+    assert job.status is JobStatus.DONE and job.late
+    page = httpx.get(share)
+    assert page.status_code == 200 and "refresh" not in page.text
+    assert httpx.get(f"{share}/result").content == b["services"].store.get(job.result_key)
+    assert (totals(b).done, totals(b).late) == (1, 1)
+
+
+def test_qr_on_results_stamps_the_ai_result_the_booth_gets(booth, gemini):
+    b = booth(window=8.0, when_late=LateAnswer.ERROR, qr_on_results=True, share_pages=True)
+    gemini.script(Behaviour.slow(0.2))
+    response, _ = post_photo(b, photos.green_screen(1200, 800))
+    assert response.status_code == 200 and "x-boothai-original" not in response.headers
+    share = response.headers["x-boothai-share"]
+    assert decode_qr(response.content) == share
+    job = ended(b, response.headers["x-boothai-job"], within=2)
+    # The stored result, the one the share page serves, is the provider's own, unstamped.
+    stored = b["services"].store.get(job.result_key)
+    assert stored != response.content and decode_qr(stored) is None
+    assert httpx.get(f"{share}/result").content == stored
+
+
+def test_no_share_pages_no_qr(booth, gemini):
+    """A slot saved before the rule (or switched off straight in the store) prints no code
+    that would answer 404: the plain original goes out."""
+    b = booth(window=3.0, when_late=LateAnswer.ORIGINAL_QR, share_pages=False)
+    gemini.script(Behaviour.hang())
+    guest = photos.green_screen(640, 480)
+    response, _ = post_photo(b, guest)
+    assert response.status_code == 200 and response.content == guest
+    assert "x-boothai-share" not in response.headers

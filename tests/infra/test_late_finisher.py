@@ -26,6 +26,7 @@ from shared.usecases.share_pages import SharePages
 from tests.fakes.gemini_server import Behaviour, FakeGemini
 from tests.fakes.server import run_app_in_thread
 from tests.helpers import photos
+from tests.helpers.qr import decode_qr  # a standard reader (zxing-cpp)
 from tests.infra.conftest import LambdaContext, _stamp, booth_event, console_event, load_event
 
 OPERATOR, OPERATOR_PASSWORD = "acme", "correct horse battery"
@@ -133,8 +134,6 @@ def test_the_finisher_completes_the_job_after_the_ingest_has_returned(aws, queue
     assert headers["x-boothai-original"] == "late"
     stamped = body_of(response)
     assert stamped != guest
-    from tests.shared.test_qr_stamp import decode_qr  # the real reader (zxing-cpp)
-
     share = headers["x-boothai-share"]
     assert decode_qr(stamped) == share
     job_id = headers["x-boothai-job"]
