@@ -5,11 +5,12 @@ import { STRINGS, pickLanguage, translate } from "./i18n.js";
 import { initViewer, jobOpener } from "./viewer.js";
 import { initTolerance, ToleranceControl } from "./tolerance.js";
 import { initPromptFields, PromptFieldsControl } from "./prompt_fields.js";
+import { initLate, LateControl } from "./late.js";
 import { attachTrace, causeText } from "./trace.js";
 import { mountKeyBars, renderKeyBars } from "./keys.js";
 
 const TYPES = ["face_swap", "background", "prompt"];
-const EDITABLE = ["name", "type", "prompt", "enabled", "fallback_to_original", "fallback_provider", "image_size", "key_tolerance", "prompt_fields", "share_pages", "share_days"];
+const EDITABLE = ["name", "type", "prompt", "enabled", "fallback_to_original", "fallback_provider", "image_size", "key_tolerance", "prompt_fields", "share_pages", "share_days", "when_late", "late_limit_seconds", "late_text", "qr_on_results"];
 const STATS_REFRESH_MS = 3000;
 
 const state = {
@@ -241,6 +242,7 @@ class Card {
     });
     this.tolerance = new ToleranceControl(this); // Local background cards only (tolerance.js)
     this.promptFields = new PromptFieldsControl(this); // {field} placeholders (prompt_fields.js)
+    this.late = new LateControl(this); // when the booth's window runs out (late.js)
   }
 
   fixFallback() {
@@ -400,6 +402,7 @@ class Card {
     tryBtn.title = dirty ? t("trySavedNote") : "";
     this.tolerance.render();
     this.promptFields.render();
+    this.late.render();
   }
 
   async save() {
@@ -517,13 +520,13 @@ function figure(src, caption, cls) {
 
 function pickEditable(slot) {
   const out = {};
-  for (const name of EDITABLE) out[name] = name === "prompt_fields" ? [...(slot.prompt_fields || [])] : slot[name] ?? (name === "prompt" || name === "name" ? "" : name === "enabled" || name === "fallback_to_original" || name === "share_pages" ? false : null);
+  for (const name of EDITABLE) out[name] = name === "prompt_fields" ? [...(slot.prompt_fields || [])] : slot[name] ?? (name === "prompt" || name === "name" ? "" : name === "enabled" || name === "fallback_to_original" || name === "share_pages" || name === "qr_on_results" ? false : null);
   return out;
 }
 
 function normaliseField(field) {
   if (!field) return null;
-  const known = ["name", "type", "prompt", "reference", "fallback_provider", "enabled", "image_size", "key_tolerance", "prompt_fields", "share_pages", "share_days"];
+  const known = ["name", "type", "prompt", "reference", "fallback_provider", "enabled", "image_size", "key_tolerance", "prompt_fields", "share_pages", "share_days", "when_late", "late_limit_seconds", "late_text", "qr_on_results"];
   if (known.includes(field)) return field;
   if (field === "fallback_to_original") return "enabled";
   return null;
@@ -704,8 +707,8 @@ function renderStats(data) {
   const body = document.querySelector("#counts tbody");
   body.replaceChildren(...data.providers.map((p) => el("tr", { "data-provider": p.provider },
     el("th", { scope: "row", text: p.label }),
-    el("td", { class: "num today-done", text: String(p.today.done) }),
-    el("td", { class: "num total-done", text: String(p.total.done) }),
+    el("td", { class: "num today-done" }, String(p.today.done), lateCount(p.today.late)),
+    el("td", { class: "num total-done" }, String(p.total.done), lateCount(p.total.late)),
     el("td", { class: `num failed ${p.today.failed || p.total.failed ? "has-failed" : ""}`, title: t("failedTitle"), text: `${p.today.failed} / ${p.total.failed}` }),
     el("td", { class: "num avg", text: seconds(p.total.average_ms) }),
     el("td", { class: "num refused", title: t("refusedTitle"), text: `${p.today.refused} / ${p.total.refused}` }),
@@ -732,6 +735,7 @@ function renderStats(data) {
         el("div", { class: "job-line" },
           el("strong", { class: "job-slot", text: `${label(job.provider)} · ${t("slotShort")} ${job.slot_index}${job.slot_name ? ` · ${job.slot_name}` : ""}` }),
           el("span", { class: `pill status-pill ${job.status}`, text: t(`status_${job.status}`) }),
+          job.late ? el("span", { class: "pill late-pill", title: t("lateBadgeTitle"), text: t("lateBadge") }) : null,
           el("span", { class: "pill", text: t(`source_${job.source}`) })),
         el("div", { class: "muted small" },
           `${when.toLocaleString(state.lang)} · ${typeLabel(job.type)} · ${seconds(job.total_ms)}`),
@@ -740,6 +744,13 @@ function renderStats(data) {
         // What the provider itself said (Turbotext answers in Russian), as plain text.
         job.detail ? el("div", { class: "job-detail small muted", text: job.detail }) : null));
   }));
+}
+
+// Of the done, those that finished after the booth already had the original (late.js): a
+// part of the done, so said beside it, and only when there are any.
+function lateCount(late) {
+  if (!late) return null;
+  return el("span", { class: "late-count", title: t("lateTitle"), text: ` ${t("lateCount", late)}` });
 }
 
 function updatePasswordRevealLabel() {
@@ -818,6 +829,7 @@ async function start() {
   initViewer(helpers);
   initTolerance(helpers);
   initPromptFields(helpers);
+  initLate(helpers);
   window.addEventListener("beforeunload", (event) => {
     if (!anyDirty()) return;
     event.preventDefault();

@@ -535,3 +535,53 @@ const PROMPT_FIELD_STRINGS = {
 };
 Object.assign(STRINGS.en, PROMPT_FIELD_STRINGS.en);
 Object.assign(STRINGS.ru, PROMPT_FIELD_STRINGS.ru);
+
+// Late results on the slot cards, the statistics and the job viewer (frontend/static/late.js,
+// issue 15). `lateTextDefault` is exactly shared/domain.py LATE_TEXT_DEFAULTS (a test holds
+// them equal): picking the QR answer prefills it in the operator's language.
+const LATE_STRINGS = {
+  en: {
+    whenLate: "When the booth's wait runs out, send",
+    whenLate_error: "An error (as always)",
+    whenLate_original: "The original photo",
+    whenLate_original_qr: "The original with a QR code",
+    whenLateHelp_error: "The booth gets an error and prints what DSLR Remote Pro is set to.",
+    whenLateHelp_original: "The guest gets their own photo at once; the AI version keeps working and is kept for the photo's share page.",
+    whenLateHelp_original_qr: "The guest gets their photo with a small QR code to its share page, where the AI version appears once it is ready.",
+    lateLimit: "Keep working for (s)",
+    lateLimitHelp: "Seconds from the photo's arrival, {0} to {1}",
+    lateText: "Line under the QR code",
+    lateTextDefault: "Your AI photo is on its way: scan the code",
+    qrOnResults: "A QR code to the share page on every AI result",
+    lateShareOn: "Share pages switched on: the QR code opens the photo's share page.",
+    lateShareNeeded: "A QR code opens the photo's share page: switch share pages on, or the slot will not save.",
+    lateCount: "({0} late)",
+    lateTitle: "Of the done: finished after the booth already had the original photo",
+    lateBadge: "late",
+    lateBadgeTitle: "Finished after the booth already had the original photo",
+    err_share_pages_off: "A QR code opens the photo's share page: switch share pages on for this slot.",
+  },
+  ru: {
+    whenLate: "Если фотобудка не дождалась, отправить",
+    whenLate_error: "Ошибку (как раньше)",
+    whenLate_original: "Оригинал фото",
+    whenLate_original_qr: "Оригинал с QR-кодом",
+    whenLateHelp_error: "Фотобудка получит ошибку и напечатает то, что настроено в DSLR Remote Pro.",
+    whenLateHelp_original: "Гость сразу получит своё фото; AI-версия продолжит делаться и появится на странице этого фото.",
+    whenLateHelp_original_qr: "Гость получит своё фото с маленьким QR-кодом на страницу фото, где появится AI-версия, когда будет готова.",
+    lateLimit: "Доделывать не дольше (с)",
+    lateLimitHelp: "Секунд с прихода фото, от {0} до {1}",
+    lateText: "Строка под QR-кодом",
+    lateTextDefault: "Ваше AI-фото уже в работе: отсканируйте код",
+    qrOnResults: "QR-код на страницу фото на каждом AI-результате",
+    lateShareOn: "Страницы для гостей включены: QR-код открывает страницу фото.",
+    lateShareNeeded: "QR-код открывает страницу фото: включите страницы для гостей, иначе слот не сохранится.",
+    lateCount: "({0} с опозданием)",
+    lateTitle: "Из готовых: закончены, когда фотобудка уже получила оригинал",
+    lateBadge: "с опозданием",
+    lateBadgeTitle: "Закончено, когда фотобудка уже получила оригинал",
+    err_share_pages_off: "QR-код открывает страницу фото: включите для этого слота страницы для гостей.",
+  },
+};
+Object.assign(STRINGS.en, LATE_STRINGS.en);
+Object.assign(STRINGS.ru, LATE_STRINGS.ru);

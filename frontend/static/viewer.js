@@ -87,6 +87,9 @@ function render(job) {
       " ",
       el("span", { class: `pill status-pill ${job.status}`, text: t(`status_${job.status}`) }),
       " ",
+      // It finished after the booth already had the original (late.js).
+      job.late ? el("span", { class: "pill late-pill", title: t("lateBadgeTitle"), text: t("lateBadge") }) : null,
+      job.late ? " " : null,
       el("span", { class: "pill", text: t(`source_${job.source}`) }),
       el("span", { class: "muted small viewer-when", text: ` ${when} · ${typeLabel(job.type)}` })),
     el("p", { class: "viewer-total", text: t("viewerTotal", seconds(job.total_ms)) }),
