@@ -136,7 +136,10 @@ def one_line(text: str | None) -> str | None:
 
 @lru_cache(maxsize=32)
 def font(px: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(FONT_PATH), px)
+    # Pillow's basic layout, not libraqm's even where it is installed: Latin and Cyrillic need
+    # no shaping, and the line then measures and cuts the same on every machine (Lambda's
+    # Pillow has no libraqm to load; this one does).
+    return ImageFont.truetype(str(FONT_PATH), px, layout_engine=ImageFont.Layout.BASIC)
 
 
 def _symbol(url: str) -> segno.QRCode:
