@@ -102,7 +102,7 @@ class StampLayout:
     code: Box  # the QR symbol itself, inside its quiet zone
     text_band: Box | None  # the text's plate, left of the code, along its bottom
     text: str | None  # the line as drawn (shrunk, cut with "…"), or None
-    text_at: tuple[int, int]  # the line's left end, at the band's vertical middle
+    text_at: tuple[int, int] | None  # the line's left end, at the band's vertical middle
     font_px: int
 
     @property
@@ -136,9 +136,9 @@ def one_line(text: str | None) -> str | None:
 
 @lru_cache(maxsize=32)
 def font(px: int) -> ImageFont.FreeTypeFont:
-    # Pillow's basic layout, not libraqm's even where it is installed: Latin and Cyrillic need
-    # no shaping, and the line then measures and cuts the same on every machine (Lambda's
-    # Pillow has no libraqm to load; this one does).
+    # Pillow's basic layout, never libraqm's: Latin and Cyrillic need no shaping, and Pillow's
+    # wheels use libraqm only where the system has libfribidi, so the line would otherwise
+    # measure (and be cut) differently from one machine to the next.
     return ImageFont.truetype(str(FONT_PATH), px, layout_engine=ImageFont.Layout.BASIC)
 
 
@@ -155,6 +155,8 @@ def layout(width: int, height: int, url: str, text: str | None = None, *,
 
 def _layout(width: int, height: int, modules: int, text: str | None,
             size: float) -> StampLayout | None:
+    if size <= 0:
+        raise ValueError(f"a QR module of {size} mm")
     px_per_mm = max(min(width, height) / PRINT_SHORT_MM, max(width, height) / PRINT_LONG_MM)
     side_modules = modules + 2 * QUIET_MODULES
     module = math.ceil(size * px_per_mm - 1e-9)
@@ -168,7 +170,7 @@ def _layout(width: int, height: int, modules: int, text: str | None,
     code_plate = (left, top, right, bottom)
     code = (left + quiet, top + quiet, right - quiet, bottom - quiet)
     if not text:
-        return StampLayout(module, code_plate, code, None, None, (left, bottom), 0)
+        return StampLayout(module, code_plate, code, None, None, None, 0)
 
     # The text on a band only as tall as the line needs, along the code's bottom: a caption
     # beside the code, not a second square of white over the photo. A quiet zone's width of
@@ -176,7 +178,7 @@ def _layout(width: int, height: int, modules: int, text: str | None,
     fitted = _fit_line(text, left - quiet - margin, target_px=round(TEXT_MM * px_per_mm),
                        min_px=max(1, round(MIN_TEXT_MM * px_per_mm)))
     if fitted is None:
-        return StampLayout(module, code_plate, code, None, None, (left, bottom), 0)
+        return StampLayout(module, code_plate, code, None, None, None, 0)
     line, font_px, length = fitted
     band_top = bottom - 2 * font_px
     band = (left - quiet - length, band_top, left, bottom)
@@ -260,7 +262,7 @@ def stamp(image: bytes, url: str, text: str | None, *, max_pixels: int,
         draw.rounded_rectangle([box[0], box[1], box[2] - 1 + reach, box[3] - 1],
                                radius=place.module, fill=PAPER)
     img.paste(MODULE_INK, place.code, mask=_module_mask(qr, place.module))
-    if place.text:
+    if place.text and place.text_at:
         draw.text(place.text_at, place.text, font=font(place.font_px), fill=INK, anchor="lm")
 
     fmt, mime = _OUTPUT[header.format]

@@ -210,8 +210,9 @@ def test_alpha_png_keeps_its_transparency() -> None:
     img = decode(data)
     assert mime == "image/png" and img.mode == "RGBA"
     assert img.getpixel((5, 5))[3] == decode(original).convert("RGBA").getpixel((5, 5))[3] == 0
-    plate = layout(800, 1000, URL, None).code_plate
-    assert img.getpixel((plate[0] + 2 * layout(800, 1000, URL).module, plate[1] + 2))[3] == 255
+    place = layout(800, 1000, URL, None)
+    quiet_zone = (place.code_plate[0] + 2 * place.module, place.code_plate[1] + 2 * place.module)
+    assert img.getpixel(quiet_zone) == (255, 255, 255, 255)  # the plate is opaque white
 
 
 @pytest.mark.parametrize(("fmt", "mime"), [("JPEG", "image/jpeg"), ("PNG", "image/png"),
