@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from shared import object_keys, prompt_fields, thumbnails
+from shared import object_keys, prompt_fields, qr_stamp, thumbnails
 from shared.access import Access, Level, union
 from shared.concurrency import run_cpu, run_io
 from shared.config import Settings
@@ -347,8 +347,6 @@ class BoothPipeline:
         return share_url(share_base, link.token)
 
     async def _stamp(self, image: bytes, url: str, text: str | None) -> tuple[bytes, str]:
-        from shared import qr_stamp  # TODO(merge): top-level once qr_stamp lands
-
         max_pixels = self.settings.max_pixels
         return await run_cpu(lambda: qr_stamp.stamp(image, url, text, max_pixels=max_pixels))
 
