@@ -38,7 +38,7 @@ WORDS: dict[Lang, dict[str, str]] = {
         "newest": "Newest photos",
         "newer_photo": "← Newer",
         "older_photo": "Older →",
-        "back": "All photos",
+        "back": "← All photos",
         "empty": "No photos here yet — they appear as they are made.",
         "no_older": "No older photos.",
         "until": "This gallery is available until {date}.",
@@ -51,7 +51,7 @@ WORDS: dict[Lang, dict[str, str]] = {
         "newest": "Новые фото",
         "newer_photo": "← Новее",
         "older_photo": "Раньше →",
-        "back": "Все фото",
+        "back": "← Все фото",
         "empty": "Фото пока нет — они появятся по мере съёмки.",
         "no_older": "Более ранних фото нет.",
         "until": "Галерея доступна до {date}.",
@@ -115,8 +115,8 @@ def render_photo(token: str, photo: GalleryPhoto, lang: Lang) -> str:
     if photo.older:
         arrows.append(f'<a class="button secondary" rel="next" href="{base}/p/{html.escape(photo.older)}">'
                       f'{w["older_photo"]}</a>')
-    parts = [f'<p class="crumb"><a href="{base}">{html.escape(photo.name)}</a> · '
-             f'<a href="{base}">{w["back"]}</a></p>',
+    parts = [f'<p class="crumb"><a href="{base}">{w["back"]}</a></p>',
+             f"<h1>{html.escape(photo.name)}</h1>",
              f'<img class="photo" src="{image}" alt="{w["photo_alt"]}">',
              f'<a class="button" href="{image}?download=1" download>{w["download"]}</a>']
     if arrows:

@@ -303,11 +303,11 @@ async def neighbours(repo: Repository, gallery: Gallery, job_id: str, *,
                      max_scan: int = MAX_SCAN) -> tuple[str | None, str | None]:
     """The ids of the gallery's next newer and next older photo around `job_id` (the photo
     page's arrows), each found within `max_scan` jobs read."""
-    older = (await photos(repo, gallery, before=job_id, limit=1, max_scan=max_scan)).jobs
-    newer: str | None = None
-    cursor, scanned = job_id, 0
+    found = (await photos(repo, gallery, before=job_id, limit=1, max_scan=max_scan)).jobs
+    older = found[0].job_id if found else None
     end = gallery.until + _CLOCK_SLACK if gallery.until is not None else None
-    while newer is None and scanned < max_scan:
+    cursor, scanned = job_id, 0
+    while scanned < max_scan:  # oldest first from the photo: the next covered job is newer
         want = min(_BATCH, max_scan - scanned)
         batch = await repo.jobs_page(gallery.tenant, start_after=cursor, newest_first=False,
                                      limit=want)
@@ -315,11 +315,9 @@ async def neighbours(repo: Repository, gallery: Gallery, job_id: str, *,
             scanned += 1
             cursor = job.job_id
             if end is not None and job.created_at >= end:
-                batch = []
-                break
+                return None, older
             if gallery.covers(job):
-                newer = job.job_id
-                break
+                return job.job_id, older
         if len(batch) < want:
             break
-    return newer, older[0].job_id if older else None
+    return None, older
