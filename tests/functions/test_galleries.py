@@ -323,6 +323,21 @@ def test_bad_galleries_are_refused_naming_the_field(booth, body, field) -> None:
     assert booth["acme"].get("/api/galleries").json()["galleries"] == []
 
 
+def test_an_account_holds_at_most_a_hundred_live_galleries(booth) -> None:
+    from shared.galleries import MAX_GALLERIES
+
+    galleries = booth["services"].console.galleries
+    for n in range(MAX_GALLERIES):
+        run(galleries.create(tenant="acme", name=f"E{n}", slots=["local#01"], days=1))
+    refused = booth["acme"].post("/api/galleries", json={"name": "One more",
+                                                         "slots": ["local#01"]})
+    assert refused.status_code == 422 and refused.json()["code"] == "too_many_galleries"
+    assert len(booth["acme"].get("/api/galleries").json()["galleries"]) == MAX_GALLERIES
+    # Another account is not held to acme's count.
+    assert booth["rival_client"].post("/api/galleries", json={
+        "name": "Theirs", "slots": ["local#01"]}).status_code == 201
+
+
 def test_the_api_needs_the_operator(booth) -> None:
     guest = booth["guest"]
     assert guest.get("/api/galleries").status_code == 401
@@ -440,3 +455,46 @@ def test_the_pages_are_public_strict_and_leak_nothing(booth) -> None:
     for path in (f"/g/{token}/o/{job.job_id}", f"/g/{token}/original/{job.job_id}",
                  f"/g/{token}/i/{job.job_id}?which=original"):
         assert booth["guest"].get(path).content != original, path
+
+
+# -- on AWS: DynamoDB and S3 (moto over HTTP) -----------------------------------------------------------
+def test_on_dynamodb_the_items_expire_by_ttl_and_the_walk_pages(aws_settings) -> None:
+    """The same gallery on the AWS adapters: both lookups items carry `expires_at` as a
+    number (the LookupsTable's TTL attribute), past it nothing opens even before DynamoDB's
+    sweep, and the walk pages through jobs with DynamoDB's own ExclusiveStartKey."""
+    import asyncio
+
+    import boto3
+
+    from shared.galleries import Galleries
+    from shared.services import build_services
+
+    services = build_services(aws_settings)
+    try:
+        run(services.create_tenant("acme", "pw-acme"))
+        start = time.time() - 600
+        made = [_stored_job(services, at=start + n, index=1 + n % 2) for n in range(9)]
+        now = time.time()
+        galleries = Galleries(services.tables, clock=lambda: now)
+        gallery = run(galleries.create(tenant="acme", name="Party", slots=["local#01"], days=3,
+                                       since=start - 1))
+        client = boto3.client("dynamodb", endpoint_url=aws_settings.dynamodb_endpoint_url,
+                              region_name="us-east-1")
+        for pk, sk in ((f"gallery#{gallery.token}", "-"), ("galleries#acme", gallery.gallery_id)):
+            raw = client.get_item(TableName=f"{aws_settings.table_prefix}lookups",
+                                  Key={"pk": {"S": pk}, "sk": {"S": sk}})["Item"]
+            assert raw["expires_at"] == {"N": str(int(now + 3 * DAY))}
+        assert run(galleries.open(gallery.token)) == gallery
+        assert run(galleries.list("acme")) == [gallery]
+
+        covered = [j.job_id for j in made if j.slot_index == 1][::-1]
+        first = run(photos(services.repo, gallery, limit=3))
+        rest = run(photos(services.repo, gallery, before=first.older, limit=3))
+        assert [j.job_id for j in first.jobs + rest.jobs] == covered and rest.older is None
+
+        later = Galleries(services.tables, clock=lambda: gallery.expires_at + 1)
+        assert run(later.open(gallery.token)) is None and run(later.list("acme")) == []
+        assert run(galleries.revoke("acme", gallery.gallery_id)) is True
+        assert run(galleries.open(gallery.token)) is None
+    finally:
+        asyncio.run(services.aclose())
