@@ -14,14 +14,21 @@ from functions.errors import JsonErrors
 from shared import object_keys
 from shared.apikeys import ApiKey
 from shared.booth_trace import TraceEntry
-from shared.domain import Job, ProviderCounts, reason_code
+from shared.domain import Job, ProviderCounts, reason_code, slot_key
 from shared.images import extension_for
 from shared.media import StoredImage
 from shared.pipeline import BoothAnswer
 from shared.provider_keys import MAX_KEY_CHARS, KeyCheck, KeyInEffect
 from shared.providers.local import NO_SCREEN, KeyPreview
 from shared.slot_rules import as_data
-from shared.usecases.console import ShareState, SlotSettings, SlotView, Tab
+from shared.usecases.console import (
+    GallerySettings,
+    GalleryView,
+    ShareState,
+    SlotSettings,
+    SlotView,
+    Tab,
+)
 
 router = APIRouter(prefix="/api", tags=["admin"], route_class=JsonErrors)
 
@@ -303,6 +310,52 @@ async def make_job_share(job_id: str, tenant: CurrentTenant, console: Console,
 async def revoke_job_share(job_id: str, tenant: CurrentTenant, console: Console) -> Response:
     await console.revoke_share(tenant.name, job_id)
     return Response(status_code=204)
+
+
+# -- event galleries (shared/galleries.py; the public page is functions/gallery.py) ---------------
+def gallery_json(view: GalleryView) -> dict[str, Any]:
+    g = view.gallery
+    return {"gallery_id": g.gallery_id, "name": g.name, "slots": list(g.slots),
+            "since": g.since, "until": g.until, "created_at": g.created_at,
+            "expires_at": g.expires_at, "url": view.url}
+
+
+def gallery_photo_json(job: Job) -> dict[str, Any]:
+    """One photo for "download all": the console's own authenticated link to the result."""
+    return {"job_id": job.job_id, "slot": slot_key(job.provider, job.slot_index),
+            "provider": job.provider, "slot_index": job.slot_index, "slot_name": job.slot_name,
+            "created_at": job.created_at,
+            "download_url": f"/api/jobs/{job.job_id}/result?download=1"}
+
+
+@router.get("/galleries", summary="The account's live event galleries, newest first")
+async def list_galleries(tenant: CurrentTenant, console: Console, request: Request) -> dict:
+    views = await console.gallery_list(tenant.name, _base(request))
+    return {"galleries": [gallery_json(v) for v in views]}
+
+
+@router.post("/galleries", status_code=201,
+             summary="Make an event gallery: a public page of some of the account's slots' "
+                     "photos")
+async def make_gallery(body: GallerySettings, tenant: CurrentTenant, console: Console,
+                       request: Request) -> dict:
+    return gallery_json(await console.make_gallery(tenant.name, body, _base(request)))
+
+
+@router.delete("/galleries/{gallery_id}", status_code=204, response_class=Response,
+               summary="Revoke a gallery: its page answers 404 from now on")
+async def revoke_gallery(gallery_id: str, tenant: CurrentTenant, console: Console) -> Response:
+    await console.revoke_gallery(tenant.name, gallery_id)
+    return Response(status_code=204)
+
+
+@router.get("/galleries/{gallery_id}/photos",
+            summary="The gallery's photos with download links, newest first, a page at a time")
+async def gallery_photos(gallery_id: str, tenant: CurrentTenant, console: Console,
+                         before: str | None = None) -> dict:
+    page = await console.gallery_photo_list(tenant.name, gallery_id, before=before)
+    # `next`: pass it back as `before` for the following page; null once there is no more.
+    return {"photos": [gallery_photo_json(j) for j in page.jobs], "next": page.older}
 
 
 @router.get("/jobs/{job_id}/{which}", summary="A job's original or result image",

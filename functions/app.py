@@ -21,7 +21,7 @@ log = logging.getLogger("boothai")
 
 # The functions `boothai serve` mounts, in order. A module missing from this build is skipped.
 FUNCTION_MODULES = ("health", "ingest", "admin", "media", "webhooks", "images", "vision", "docs",
-                    "share", "ui")
+                    "share", "gallery", "ui")
 
 
 class ArrivalTime:

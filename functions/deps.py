@@ -16,6 +16,7 @@ from shared.errors import Unauthorized
 from shared.services import Services, build_services
 from shared.usecases.booth import BoothIngest
 from shared.usecases.console import OperatorConsole
+from shared.usecases.gallery_pages import GalleryPages
 from shared.usecases.health import ServiceHealth
 from shared.usecases.image_edits import ImageEdits
 from shared.usecases.share_pages import SharePages
@@ -95,6 +96,10 @@ async def get_share_pages(services: ServicesDep) -> SharePages:
     return services.share_pages
 
 
+async def get_gallery_pages(services: ServicesDep) -> GalleryPages:
+    return services.gallery_pages
+
+
 async def get_signed_media(services: ServicesDep) -> SignedMedia:
     return services.signed_media
 
@@ -107,6 +112,7 @@ VisionApi = Annotated[Vision, Depends(get_vision)]
 Webhooks = Annotated[ProviderWebhooks, Depends(get_webhooks)]
 Media = Annotated[SignedMedia, Depends(get_signed_media)]
 Shares = Annotated[SharePages, Depends(get_share_pages)]
+PublicGalleries = Annotated[GalleryPages, Depends(get_gallery_pages)]
 
 
 # -- who is asking ------------------------------------------------------------------------------

@@ -138,10 +138,11 @@ class ScopedTables:
                                        expires_at=expires_at)
 
     def query(self, table: str, pk: str, *, sk_prefix: str | None = None,
-              descending: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
+              descending: bool = False, limit: int | None = None,
+              start_after: str | None = None) -> list[dict[str, Any]]:
         self._need(table, Level.READ)
         return self._tables.query(table, pk, sk_prefix=sk_prefix, descending=descending,
-                                  limit=limit)
+                                  limit=limit, start_after=start_after)
 
     def delete(self, table: str, pk: str, sk: str) -> None:
         self._need(table, Level.CRUD)

@@ -75,7 +75,12 @@ class Tables(Protocol):
         sk_prefix: str | None = None,
         descending: bool = False,
         limit: int | None = None,
-    ) -> list[dict[str, Any]]: ...
+        start_after: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Items of partition `pk` in sort-key order (`descending`: newest job first).
+        start_after: the sort key to continue after, exclusive, in the query's own order (the
+        last key of the previous page; it need not exist): DynamoDB's ExclusiveStartKey, so a
+        page costs only its own items however deep it is."""
 
     def delete(self, table: str, pk: str, sk: str) -> None: ...
 

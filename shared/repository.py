@@ -243,6 +243,15 @@ class Repository:
         items = await self._run(self.tables.query, "jobs", tenant, descending=True, limit=limit)
         return [Job.from_item(i) for i in items]
 
+    async def jobs_page(self, tenant: str, *, start_after: str | None = None,
+                        newest_first: bool = True, limit: int = 100) -> list[Job]:
+        """Up to `limit` of the tenant's jobs in id order (ids sort by creation time) after
+        the id `start_after` (exclusive): one step of a walk that reads only what it returns,
+        however deep it goes (event galleries, shared/galleries.py)."""
+        items = await self._run(self.tables.query, "jobs", tenant, descending=newest_first,
+                                limit=limit, start_after=start_after)
+        return [Job.from_item(i) for i in items]
+
     async def unfinished_jobs(self, tenant: str, scan: int = 500) -> list[Job]:
         jobs = await self.recent_jobs(tenant, limit=scan)
         return [j for j in jobs if j.status in (JobStatus.QUEUED, JobStatus.RUNNING)]

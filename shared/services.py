@@ -22,6 +22,7 @@ from shared.auth import Authenticator, hash_password
 from shared.booth_trace import BoothTrace, TraceLog
 from shared.config import Settings
 from shared.domain import ProviderName, Tenant
+from shared.galleries import Galleries
 from shared.gpu import JANUS, QWEN_IMAGE_EDIT, GpuBackend, build_gpu_backend
 from shared.job_signals import JobSignals
 from shared.late_results import Finisher, InProcessFinisher, QueueFinisher
@@ -41,6 +42,7 @@ from shared.storage.filesystem_store import PRIVATE_FILE, private_dir, tighten
 from shared.throttle import Throttle
 from shared.usecases.booth import BoothIngest
 from shared.usecases.console import OperatorConsole
+from shared.usecases.gallery_pages import GalleryPages
 from shared.usecases.health import ServiceHealth
 from shared.usecases.image_edits import ImageEdits
 from shared.usecases.late_jobs import LateJobs
@@ -217,7 +219,9 @@ class Services:
                                pipeline=self.pipeline,
                                trace=TraceLog(self._tables_for(TraceLog.ACCESS, "TraceLog")),
                                shares=ShareLinks(self._tables_for(ShareLinks.ACCESS,
-                                                                  "ShareLinks")))
+                                                                  "ShareLinks")),
+                               galleries=Galleries(self._tables_for(Galleries.ACCESS,
+                                                                    "Galleries")))
 
     @cached_property
     def health(self) -> ServiceHealth:
@@ -249,6 +253,15 @@ class Services:
             links=ShareLinks(self._tables_for(ShareLinks.READER, "SharePages")), repo=repo,
             media=Media(settings=self.settings, repo=repo,
                         store=self._store_for(access, "SharePages")))
+
+    @cached_property
+    def gallery_pages(self) -> GalleryPages:
+        access = GalleryPages.ACCESS
+        repo = Repository(self._tables_for(access, "GalleryPages"))
+        return GalleryPages(
+            galleries=Galleries(self._tables_for(Galleries.READER, "GalleryPages")), repo=repo,
+            media=Media(settings=self.settings, repo=repo,
+                        store=self._store_for(access, "GalleryPages")))
 
     @cached_property
     def signed_media(self) -> SignedMedia:

@@ -8,6 +8,7 @@ import { initPromptFields, PromptFieldsControl } from "./prompt_fields.js";
 import { initLate, LateControl } from "./late.js";
 import { attachTrace, causeText } from "./trace.js";
 import { mountKeyBars, renderKeyBars } from "./keys.js";
+import { initGalleries, refreshGalleries, renderGalleries } from "./gallery.js";
 
 const TYPES = ["face_swap", "background", "prompt"];
 const EDITABLE = ["name", "type", "prompt", "enabled", "fallback_to_original", "fallback_provider", "image_size", "key_tolerance", "prompt_fields", "share_pages", "share_days", "when_late", "late_limit_seconds", "late_text", "qr_on_results"];
@@ -63,6 +64,7 @@ function setLanguage(lang) {
   if (state.statsData) renderStats(state.statsData);
   updatePasswordRevealLabel();
   renderKeyBars();
+  renderGalleries();
 }
 
 // -- API ----------------------------------------------------------------------------------------------
@@ -680,6 +682,7 @@ function openStats() {
   const d = dialog();
   if (!d.open) d.showModal();
   refreshStats();
+  refreshGalleries(); // once per opening: the 3 s refresh never rebuilds its form
   clearInterval(state.statsTimer);
   state.statsTimer = setInterval(() => { if (!document.hidden) refreshStats(); }, STATS_REFRESH_MS);
 }
@@ -825,8 +828,10 @@ async function start() {
   document.querySelectorAll(".lang-btn").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.lang === state.lang)));
   bindStats();
   const helpers = { t, el, api, seconds, typeLabel, lang: () => state.lang, copyText, flash,
-    providerLabel: (provider) => tabFor(provider)?.label || provider };
+    providerLabel: (provider) => tabFor(provider)?.label || provider, say,
+    slots: () => [...state.cards.values()].map((card) => card.saved) };
   initViewer(helpers);
+  initGalleries(helpers);
   initTolerance(helpers);
   initPromptFields(helpers);
   initLate(helpers);

@@ -229,6 +229,7 @@ class DynamoDBTables:
         sk_prefix: str | None = None,
         descending: bool = False,
         limit: int | None = None,
+        start_after: str | None = None,
     ) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {
             "TableName": self.name(table),
@@ -240,6 +241,8 @@ class DynamoDBTables:
         if sk_prefix:
             kwargs["KeyConditionExpression"] += " AND begins_with(sk, :pre)"
             kwargs["ExpressionAttributeValues"][":pre"] = {"S": sk_prefix}
+        if start_after is not None:  # DynamoDB's own paging: the key need not exist
+            kwargs["ExclusiveStartKey"] = {"pk": {"S": pk}, "sk": {"S": start_after}}
         items: list[dict[str, Any]] = []
         while True:
             if limit:

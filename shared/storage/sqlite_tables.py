@@ -147,6 +147,7 @@ class SQLiteTables:
         sk_prefix: str | None = None,
         descending: bool = False,
         limit: int | None = None,
+        start_after: str | None = None,
     ) -> list[dict[str, Any]]:
         sql = "SELECT data, expires_at FROM items WHERE tbl=? AND pk=?"
         args: list[Any] = [table, pk]
@@ -154,6 +155,9 @@ class SQLiteTables:
             # Range on the key instead of LIKE: prefixes may contain % or _.
             sql += " AND sk >= ? AND sk < ?"
             args += [sk_prefix, sk_prefix + "\U0010ffff"]
+        if start_after is not None:
+            sql += " AND sk < ?" if descending else " AND sk > ?"
+            args.append(start_after)
         sql += " ORDER BY sk " + ("DESC" if descending else "ASC")
         if limit:
             sql += " LIMIT ?"

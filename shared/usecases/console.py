@@ -49,6 +49,13 @@ from shared.domain import (
     one_line,
 )
 from shared.errors import InvalidInput, NotFound, TooManyAttempts
+from shared.galleries import DAYS_MAX as GALLERY_DAYS_MAX
+from shared.galleries import DAYS_MIN as GALLERY_DAYS_MIN
+from shared.galleries import DEFAULT_DAYS as GALLERY_DEFAULT_DAYS
+from shared.galleries import MAX_NAME_CHARS as MAX_GALLERY_NAME_CHARS
+from shared.galleries import MAX_SLOTS as MAX_GALLERY_SLOTS
+from shared.galleries import Galleries, Gallery, PhotoPage, gallery_url, parse_slot
+from shared.galleries import photos as gallery_photos
 from shared.images import prepare_photo
 from shared.media import Media, StoredImage
 from shared.pipeline import BoothAnswer, BoothPipeline
@@ -117,6 +124,21 @@ class SlotSettings(BaseModel):
                                     le=LATE_LIMIT_MAX)
     late_text: str = Field(default="", max_length=MAX_LATE_TEXT_CHARS)
     qr_on_results: bool = False
+
+
+class GallerySettings(BaseModel):
+    """A new event gallery (`POST /api/galleries`, shared/galleries.py)."""
+
+    # The page's title for the guests ("Anna & Max — 12 June").
+    name: str = Field(min_length=1, max_length=MAX_GALLERY_NAME_CHARS)
+    # The account's own slots, as the cards name them: "gemini#03" (their shape is checked
+    # by shared/galleries.parse_slot, so a refusal names the field `slots`).
+    slots: list[str] = Field(min_length=1, max_length=MAX_GALLERY_SLOTS)
+    days: int = Field(default=GALLERY_DEFAULT_DAYS, ge=GALLERY_DAYS_MIN, le=GALLERY_DAYS_MAX)
+    # The event's time in unix seconds: from `since` (None: 00:00 UTC today) to `until`
+    # (None: open, photos keep appearing while the link lives).
+    since: float | None = Field(default=None, ge=0)
+    until: float | None = Field(default=None, ge=0)
 
 
 @dataclass(frozen=True)
@@ -202,6 +224,14 @@ class ShareState:
 
 
 @dataclass(frozen=True)
+class GalleryView:
+    """A gallery as the operator's list shows it: the gallery and its public address."""
+
+    gallery: Gallery
+    url: str
+
+
+@dataclass(frozen=True)
 class ConsoleStats:
     upload_password: str  # "" when it cannot be opened: see upload_password_problem
     providers: list[ProviderStats]
@@ -227,14 +257,16 @@ class OperatorConsole:
         # Try it runs the booth pipeline on the slot's provider; the booth's trace is read
         # per slot.
         return union(cls.ACCESS, Authenticator.ACCESS, BoothPipeline.access(), TraceLog.ACCESS,
-                     ShareLinks.ACCESS)
+                     ShareLinks.ACCESS, Galleries.ACCESS)
 
     def __init__(self, *, settings: Settings, repo: Repository, media: Media, api_keys: ApiKeys,
                  providers: ProviderRegistry, pipeline: BoothPipeline, trace: TraceLog,
                  key_checks: Throttle | None = None,
-                 shares: ShareLinks | None = None) -> None:
+                 shares: ShareLinks | None = None,
+                 galleries: Galleries | None = None) -> None:
         self.settings = settings
         self.shares = shares or ShareLinks(repo.tables)
+        self.galleries = galleries or Galleries(repo.tables)
         self.repo = repo
         self.media = media
         self.api_keys = api_keys
@@ -548,6 +580,54 @@ class OperatorConsole:
         """The job's link stops working at once (a new one can be made later)."""
         job = await self.job(tenant, job_id)
         await self.shares.revoke(tenant, job.job_id)
+
+    # -- event galleries (shared/galleries.py; served by shared/usecases/gallery_pages.py) ------
+    def _gallery_view(self, gallery: Gallery, request_base: str) -> GalleryView:
+        return GalleryView(gallery, gallery_url(self.share_base(request_base), gallery.token))
+
+    async def gallery_list(self, tenant: str, request_base: str) -> list[GalleryView]:
+        """The account's live galleries, newest first."""
+        return [self._gallery_view(g, request_base) for g in await self.galleries.list(tenant)]
+
+    async def make_gallery(self, tenant: str, settings: GallerySettings,
+                           request_base: str) -> GalleryView:
+        """A gallery of the account's own slots. A slot is named by its tab and number, read
+        under this account: there is no way to name another's. No share-pages switch is
+        needed: making a gallery is the operator's own act of publishing."""
+        keys = []
+        for text in settings.slots:
+            provider, index = parse_slot(text, self.settings.enabled_providers)
+            try:
+                slot = await self.repo.get_slot(tenant, provider, index)
+            except NotFound:
+                raise InvalidInput(f"{text!r}: this account has no such slot",
+                                   field="slots") from None
+            keys.append(slot.key)
+        gallery = await self.galleries.create(tenant=tenant, name=settings.name, slots=keys,
+                                              days=settings.days, since=settings.since,
+                                              until=settings.until)
+        return self._gallery_view(gallery, request_base)
+
+    async def _gallery(self, tenant: str, gallery_id: str) -> Gallery:
+        gallery = await self.galleries.get(tenant, gallery_id)
+        if gallery is None:  # another account's id is as unknown as a made-up one
+            raise NotFound("no such gallery")
+        return gallery
+
+    async def revoke_gallery(self, tenant: str, gallery_id: str) -> None:
+        """The gallery's page stops working at once."""
+        if not await self.galleries.revoke(tenant, gallery_id):
+            raise NotFound("no such gallery")
+
+    async def gallery_photo_list(self, tenant: str, gallery_id: str, *,
+                                 before: str | None = None) -> PhotoPage:
+        """What "download all" fetches: the gallery's photos, newest first, a page at a time
+        (500, reading at most 5000 jobs: one Lambda answer stays small and quick)."""
+        if before is not None and not _is_id(before):
+            raise InvalidInput("before is a job id", field="before")
+        gallery = await self._gallery(tenant, gallery_id)
+        return await gallery_photos(self.repo, gallery, before=before, limit=500,
+                                    max_scan=5000)
 
     async def rotate_upload_password(self, tenant: str) -> str:
         """A new upload password; every booth of this account must be given it."""

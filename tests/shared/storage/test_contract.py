@@ -157,6 +157,26 @@ def test_query_pages_through_many_items(tables: Tables) -> None:
     assert len(items) == 120 and items[-1]["sk"] == "0119"
 
 
+def test_query_continues_after_a_key_in_its_own_order(tables: Tables) -> None:
+    """Keyset paging (event galleries page a tenant's jobs newest first): the page after
+    `start_after` starts at the next key in the query's direction, whether that key exists,
+    and over the adapter's own internal pages (DynamoDB's 1 MB pages)."""
+    for i in range(0, 120, 2):
+        tables.put("jobs", {"pk": "acme", "sk": f"{i:04d}", "blob": "x" * 9000})
+    tables.put("jobs", {"pk": "other", "sk": "0051"})
+    down = tables.query("jobs", "acme", descending=True, limit=3, start_after="0050")
+    assert [i["sk"] for i in down] == ["0048", "0046", "0044"]
+    gap = tables.query("jobs", "acme", descending=True, limit=2, start_after="0051")
+    assert [i["sk"] for i in gap] == ["0050", "0048"]  # a key that is not stored
+    up = tables.query("jobs", "acme", limit=2, start_after="0050")
+    assert [i["sk"] for i in up] == ["0052", "0054"]
+    rest = tables.query("jobs", "acme", descending=True, start_after="0100")
+    assert len(rest) == 50 and rest[-1]["sk"] == "0000"
+    assert tables.query("jobs", "acme", descending=True, start_after="0000") == []
+    assert [i["sk"] for i in tables.query("jobs", "acme", sk_prefix="001", start_after="0012")] \
+        == ["0014", "0016", "0018"]
+
+
 def test_expired_items_are_invisible(tables: Tables) -> None:
     past, future = int(time.time()) - 5, int(time.time()) + 300
     tables.put("lookups", {"pk": "old", "sk": "-", "expires_at": past})
