@@ -91,6 +91,10 @@ _EXACT: dict[str, Cause] = {
     "deadline": Cause.TIMEOUT,
     "storage_unavailable": Cause.STORAGE,
     "interrupted": Cause.INTERRUPTED,  # shared/recovery.py
+    # A late job's finisher (shared/usecases/late_jobs.py): its slot or account was removed,
+    # or its stored original is gone, before it could run.
+    "slot_gone": Cause.NOT_CONFIGURED,
+    "original_gone": Cause.STORAGE,
 }
 
 _SUFFIXES: tuple[tuple[str, Cause], ...] = (

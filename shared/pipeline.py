@@ -307,14 +307,19 @@ class BoothPipeline:
         if time.time() >= order.finish_by:  # delivered again after its limit (a crash)
             return await self._close_late(job, order, DeadlineExceeded(
                 "the job's late limit passed before a finisher could run it"), None)
-        try:
+        try:  # the slot as it is now: the operator may have changed it since
             chain = self._providers_for(slot, check_enabled=False, own_keys=own_keys)
+        except SlotNotReady as exc:
+            return await self._close_late(job, order, ProviderFailed(
+                f"{slot.provider}_slot_not_ready", str(exc)), None)
+        try:
             key = job.original_key or ""
             upload = await run_io(lambda: self.store.get(key))
             photo = await self._prepare(upload, chain)
             reference = await self._reference(slot)
-        except BoothaiError as exc:  # the slot changed since, or the original is gone
-            return await self._close_late(job, order, exc, None)
+        except NotFound:
+            return await self._close_late(job, order, ProviderFailed(
+                "original_gone", "the photo or the slot's reference is no longer stored"), None)
         return await self.finish(LateWork(order, job, slot, chain, photo, reference, own_keys))
 
     async def give_up(self, order: LateOrder, error: BoothaiError) -> Finished | None:

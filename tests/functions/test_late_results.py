@@ -6,6 +6,7 @@ client talking to the fake Gemini server, which takes as long as a test says."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import httpx
@@ -284,3 +285,81 @@ def test_no_share_pages_no_qr(booth, gemini):
     response, _ = post_photo(b, guest)
     assert response.status_code == 200 and response.content == guest
     assert "x-boothai-share" not in response.headers
+
+
+# -- the finisher's side (AWS's LateJobs, here over the embedded store) ------------------------
+class _Parked:
+    """A finisher that takes the order and never answers: the queue, before the finisher
+    function has run."""
+
+    def __init__(self) -> None:
+        self.orders = []
+
+    async def hand_over(self, work, finish):
+        self.orders.append(work.order)
+        return _NeverDone()
+
+
+class _NeverDone:
+    async def wait(self, until):
+        await asyncio.sleep(max(0.0, until - time.monotonic()))
+        return None
+
+
+@pytest.fixture
+def parked(tmp_path, gemini, booth):
+    settings = Settings(data_dir=tmp_path / "data", enabled_providers=["gemini"],
+                        gemini_api_key=GEMINI_KEY, gemini_base_url=gemini.base_url,
+                        booth_window_seconds=2.0, booth_safety_margin_seconds=0.5)
+    services = build_services(settings)
+    finisher = _Parked()
+    services.__dict__["finisher"] = finisher  # before the pipeline is built
+    b = booth(window=2.0, services=services)
+    response, _ = post_photo(b, photos.green_screen(640, 480))
+    assert response.headers["x-boothai-original"] == "late"
+    (order,) = finisher.orders
+    assert job_of(b, response).status is JobStatus.RUNNING
+    return b, order
+
+
+def test_the_finisher_runs_a_handed_over_job_once(parked, gemini):
+    b, order = parked
+    gemini.script(Behaviour.slow(0.2))
+    finished = run(b["services"].late_jobs.run(order))
+    assert finished.job.status is JobStatus.DONE and finished.job.late
+    job = run(b["services"].repo.get_job("acme", order.job_id))
+    assert job.status is JobStatus.DONE and job.late and job.result_key
+    assert run(b["services"].late_jobs.run(order)) is None  # delivered again: nothing to do
+    assert len(gemini.requests) == 1
+
+
+def test_a_slot_changed_before_the_finisher_ran_closes_the_job(parked, gemini):
+    b, order = parked
+    slot = run(b["services"].repo.get_slot("acme", ProviderName.GEMINI, 1))
+    slot.type = ProcessingType.FACE_SWAP  # now needs a reference it does not have
+    run(b["services"].repo.save_slot(slot))
+    run(b["services"].late_jobs.run(order))
+    job = run(b["services"].repo.get_job("acme", order.job_id))
+    assert job.status is JobStatus.FAILED and job.reason == "gemini_slot_not_ready"
+    assert job.cause == "not_configured" and job.original_key.startswith("trash/")
+    assert gemini.requests == []
+
+
+def test_an_order_for_a_gone_slot_closes_the_job(parked, gemini):
+    b, order = parked
+    run(b["services"].late_jobs.run(dataclasses.replace(order, slot_index=99)))
+    job = run(b["services"].repo.get_job("acme", order.job_id))
+    assert (job.status, job.reason, job.cause) == (JobStatus.FAILED, "slot_gone", "not_configured")
+    assert job.original_key.startswith("trash/")
+    assert gemini.requests == []
+
+
+def test_an_order_delivered_after_its_limit_closes_the_job_unrun(parked, gemini):
+    """The queue gives an order back after a crashed finisher's visibility timeout; by then
+    the job's limit may have passed: closed as failed, the provider never called."""
+    b, order = parked
+    run(b["services"].late_jobs.run(dataclasses.replace(order, finish_by=time.time() - 1)))
+    job = run(b["services"].repo.get_job("acme", order.job_id))
+    assert (job.status, job.reason, job.cause) == (JobStatus.FAILED, "deadline", "timeout")
+    assert job.late
+    assert gemini.requests == []
