@@ -234,7 +234,9 @@ class BoothPipeline:
         if stamping is not None:
             await asyncio.wait([stamping], timeout=deadline.left())
             if stamping.done() and stamping.exception() is None:
-                image, mime = stamping.result()
+                # Re-encoded, the stamped photo may outgrow the answer the original fitted
+                # in (Lambda's 4 MB): fitted like a result, the code scaled with the photo.
+                image, mime = await self._fit_answer(job, *stamping.result())
             else:
                 log.warning("job %s: the original goes out without its QR code (%s)",
                             job.job_id, "too slow" if not stamping.done() else stamping.exception())

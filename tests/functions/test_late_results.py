@@ -363,3 +363,17 @@ def test_an_order_delivered_after_its_limit_closes_the_job_unrun(parked, gemini)
     assert (job.status, job.reason, job.cause) == (JobStatus.FAILED, "deadline", "timeout")
     assert job.late
     assert gemini.requests == []
+
+
+def test_a_stamped_original_fits_the_answer_a_lambda_can_send(booth, gemini, monkeypatch):
+    """On Lambda an answer's body is at most 4 MB; the original arrived within that, but
+    re-encoded with its stamp it may not: it is fitted like a result, the code still reads."""
+    guest = photos.plain_photo(1800, 1200)  # camera grain at q90: ~510 KB
+    limit = len(guest) + 10_000  # the booth's photo fits; stamped (re-encoded at q92), not
+    monkeypatch.setattr(Settings, "response_body_limit", property(lambda self: limit))
+    b = booth(window=3.0, when_late=LateAnswer.ORIGINAL_QR, share_pages=True)
+    gemini.script(Behaviour.hang())
+    response, _ = post_photo(b, guest)
+    assert response.status_code == 200 and response.headers["x-boothai-original"] == "late"
+    assert len(response.content) <= limit
+    assert decode_qr(response.content) == response.headers["x-boothai-share"]
