@@ -50,6 +50,10 @@ FINISHER_QUEUE = "finisher"  # the queue's name in Access declarations (template
 # The booth's wait reads the job's row this often on AWS (a strongly consistent GetItem,
 # ~5 ms): at most ~120 reads for a 48 s window, and an answer at most this late.
 POLL_SECONDS = 0.4
+# The finisher queue's visibility timeout (template.yaml's FinisherQueue, held by
+# tests/infra/test_template.py): an order comes back only this long after a receive that
+# did not end in its deletion, i.e. after its finisher crashed or timed out.
+FINISHER_VISIBILITY_SECONDS = 720
 # A QR-stamped original is made this long before the cut (a 24 MP JPEG takes ~1 s on one
 # core, benchmarks/qr_stamp.py), not for every photo: most providers answer in time.
 STAMP_LEAD_SECONDS = 5.0

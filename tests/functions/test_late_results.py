@@ -333,6 +333,22 @@ def test_the_finisher_runs_a_handed_over_job_once(parked, gemini):
     assert len(gemini.requests) == 1
 
 
+def test_two_deliveries_of_one_order_at_once_call_the_provider_once(parked, gemini):
+    """SQS delivers at least once: a copy of the order may reach a second finisher while the
+    first still runs it."""
+    b, order = parked
+    gemini.script(Behaviour.slow(1.0))
+
+    async def both():
+        return await asyncio.gather(b["services"].late_jobs.run(order),
+                                    b["services"].late_jobs.run(order))
+
+    results = run(both())
+    assert sorted(r is None for r in results) == [False, True]
+    assert len(gemini.requests) == 1
+    assert run(b["services"].repo.get_job("acme", order.job_id)).status is JobStatus.DONE
+
+
 def test_a_slot_changed_before_the_finisher_ran_closes_the_job(parked, gemini):
     b, order = parked
     slot = run(b["services"].repo.get_slot("acme", ProviderName.GEMINI, 1))

@@ -14,6 +14,7 @@ import yaml
 
 from shared import object_keys
 from shared.domain import LATE_LIMIT_MAX
+from shared.late_results import FINISHER_VISIBILITY_SECONDS
 from shared.ports import TABLES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -178,6 +179,7 @@ def test_the_finisher_queue_fits_its_function(template):
     queue = resources["FinisherQueue"]["Properties"]
     finisher = resources["FinisherFunction"]["Properties"]
     assert queue["VisibilityTimeout"] >= finisher["Timeout"]
+    assert queue["VisibilityTimeout"] == FINISHER_VISIBILITY_SECONDS  # the claim's period
     assert queue["MessageRetentionPeriod"] >= LATE_LIMIT_MAX
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"GetAtt": "FinisherDeadLetterQueue.Arn"}
     (event,) = finisher["Events"].values()
