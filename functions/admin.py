@@ -14,7 +14,7 @@ from functions.errors import JsonErrors
 from shared import object_keys
 from shared.apikeys import ApiKey
 from shared.booth_trace import TraceEntry
-from shared.domain import Job, ProviderCounts, reason_code, slot_key
+from shared.domain import MAX_LATE_TEXT_CHARS, Job, ProviderCounts, reason_code, slot_key
 from shared.images import extension_for
 from shared.media import StoredImage
 from shared.pipeline import BoothAnswer
@@ -245,6 +245,27 @@ async def preview_key(
     tolerance: Annotated[int, Form(description="key tolerance, 0..100")],
 ) -> Response:
     return _preview(await console.preview_key(tenant.name, index, await file.read(), tolerance))
+
+
+@router.post(
+    "/slots/{provider}/{index}/late-preview",
+    summary="Preview the print of a late answer with a QR code (no job, nothing stored)",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}},
+)
+async def preview_late(
+    provider: str, index: int, request: Request, tenant: CurrentTenant, console: Console,
+    file: Annotated[UploadFile, File(description="a sample guest photo")],
+    text: Annotated[str | None, Form(max_length=MAX_LATE_TEXT_CHARS,
+                                     description="the line under the code; unset: the slot's")] = None,
+) -> Response:
+    preview = await console.preview_late(tenant.name, provider, index, await file.read(), text,
+                                         str(request.base_url))
+    # The line as printed (percent-encoded UTF-8: a header carries Latin-1 only), and
+    # whether it is not the whole line, for the card to say so.
+    return Response(preview.data, media_type=preview.mime, headers={
+        "Cache-Control": "no-store", "X-Boothai-Printed-Text": quote(preview.printed_text, safe=""),
+        "X-Boothai-Text-Cut": "1" if preview.cut else "0"})
 
 
 def _preview(preview: KeyPreview) -> Response:

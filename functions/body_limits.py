@@ -32,7 +32,7 @@ BOOTH_PREFIX = "/u/"
 # Routes that take one photo or file: the booth, the vision API's single-file routes, and
 # the console's reference upload, Try it and the chroma-key preview.
 FILE_PREFIXES = (BOOTH_PREFIX, "/ocr", "/chat")
-CONSOLE_UPLOAD = re.compile(r"^/api/slots/[^/]+/[^/]+/(reference|test|preview)$")
+CONSOLE_UPLOAD = re.compile(r"^/api/slots/[^/]+/[^/]+/(reference|test|preview|late-preview)$")
 # A slot's settings, an API key's name, a provider's webhook: a few KB of JSON.
 SMALL_BODY_BYTES = 1024 * 1024
 # Multipart framing and the booth's ten text fields add a little over the file itself.

@@ -41,12 +41,28 @@ export class LateControl {
     this.qr = el("input", { type: "checkbox", role: "switch", id: id("qr_on_results"), "data-bind": "qr_on_results" });
     this.qrText = el("span", { class: "switch-text" });
     this.note = el("p", { class: "small late-share-note", role: "status", "aria-live": "polite" });
+    // The print's preview: a sample photo stamped as the booth would get it (no job, nothing
+    // stored; the code opens no photo), with the line as printed: a strip cuts a long one.
+    this.pick = el("button", { type: "button", class: "btn small late-preview-pick" });
+    this.file = el("input", { type: "file", accept: "image/*", hidden: true, class: "late-preview-file" });
+    this.img = el("img", { class: "late-preview-img", alt: "" });
+    this.figure = el("figure", { class: "late-preview-figure", hidden: true }, this.img);
+    this.printed = el("p", { class: "small late-preview-note", role: "status", "aria-live": "polite" });
+    this.previewField = el("div", { class: "late-preview" },
+      el("div", { class: "btn-row" }, this.pick, this.file), this.figure, this.printed);
+    this.pick.addEventListener("click", () => this.file.click());
+    this.file.addEventListener("change", () => {
+      const chosen = this.file.files[0];
+      this.file.value = "";
+      if (chosen) this.preview(chosen);
+    });
     this.node = el("div", { class: "options late-options" },
       el("label", { class: "field late-choice" }, this.selectLabel, this.select),
       this.help,
       error("when_late"),
       this.limitField, error("late_limit_seconds"),
       this.textField, error("late_text"),
+      this.previewField,
       el("label", { class: "switch" }, this.qr, el("span", { class: "switch-ui", "aria-hidden": "true" }), this.qrText),
       error("qr_on_results"),
       this.note);
@@ -73,6 +89,44 @@ export class LateControl {
       if (this.qr.checked) this.needShare();
       this.changed("qr_on_results");
     });
+  }
+
+  async preview(photo) {
+    const { t } = ui;
+    this.controller?.abort();
+    const controller = this.controller = new AbortController();
+    const form = new FormData();
+    form.append("file", photo, photo.name || "sample.jpg");
+    form.append("text", this.card.draft.late_text || "");
+    this.previewField.dataset.busy = "true";
+    this.printed.dataset.kind = "busy";
+    this.printed.textContent = t("latePreviewing");
+    try {
+      const response = await fetch(`${this.card.apiPath}/late-preview`, {
+        method: "POST", body: form, credentials: "same-origin", signal: controller.signal,
+      });
+      if (!response.ok) throw new Error(await errorText(response));
+      const blob = await response.blob();
+      if (controller !== this.controller) return;
+      if (this.url) URL.revokeObjectURL(this.url);
+      this.url = URL.createObjectURL(blob);
+      this.img.src = this.url;
+      this.img.alt = t("latePreviewAlt");
+      this.figure.hidden = false;
+      const line = decodeURIComponent(response.headers.get("X-Boothai-Printed-Text") || "");
+      const cut = response.headers.get("X-Boothai-Text-Cut") === "1";
+      this.printed.dataset.kind = cut ? "warn" : "ok";
+      this.printed.textContent = t(cut ? "latePrintedCut" : "latePrinted", line) + " " + t("latePreviewSample");
+    } catch (err) {
+      if (err.name === "AbortError") return;
+      this.printed.dataset.kind = "error";
+      this.printed.textContent = t("previewFailed", err.message);
+    } finally {
+      if (controller === this.controller) {
+        this.controller = null;
+        delete this.previewField.dataset.busy;
+      }
+    }
   }
 
   get wantsQr() {
@@ -115,6 +169,9 @@ export class LateControl {
     if (document.activeElement !== this.limit) this.limit.value = d.late_limit_seconds ?? "";
 
     this.textField.hidden = choice !== "original_qr";
+    this.previewField.hidden = choice !== "original_qr";
+    this.pick.textContent = t("latePreview");
+    this.pick.disabled = !card.usable;
     this.textLabel.textContent = t("lateText");
     // Left empty, the server prints its own line, the English one: show that one.
     this.text.placeholder = STRINGS.en.lateTextDefault;
@@ -140,5 +197,14 @@ export class LateControl {
       else input.removeAttribute("aria-describedby");
       input.disabled = !card.usable;
     }
+  }
+}
+
+async function errorText(response) {
+  try {
+    const body = await response.json();
+    return typeof body.detail === "string" ? body.detail : response.statusText;
+  } catch {
+    return response.statusText || String(response.status);
   }
 }

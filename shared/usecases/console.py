@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
 
-from shared import object_keys
+from shared import object_keys, qr_stamp
 from shared.access import Access, Level, Secret, union
 from shared.apikeys import ApiKey, ApiKeys
 from shared.auth import UNREADABLE_UPLOAD_PASSWORD, Authenticator
@@ -46,6 +46,7 @@ from shared.domain import (
     ProviderName,
     Slot,
     Tenant,
+    new_token,
     one_line,
 )
 from shared.errors import InvalidInput, NotFound, TooManyAttempts
@@ -77,6 +78,7 @@ from shared.providers.base import OutputSizes
 from shared.providers.local import KeyPreview, LocalProvider
 from shared.repository import Repository
 from shared.secret_box import SealedSecretError
+from shared.share_links import TOKEN_BYTES as SHARE_TOKEN_BYTES
 from shared.share_links import ShareLink, ShareLinks, share_url
 from shared.slot_rules import Capabilities, SlotProblem, slot_problem
 from shared.throttle import RequestBudget, Throttle
@@ -139,6 +141,18 @@ class GallerySettings(BaseModel):
     # (None: open, photos keep appearing while the link lives).
     since: float | None = Field(default=None, ge=0)
     until: float | None = Field(default=None, ge=0)
+
+
+@dataclass(frozen=True)
+class LatePreview:
+    """A sample of the late answer's print: the stamped picture, the line as it is drawn,
+    and whether it is not the whole line (cut with "…" to fit, or characters the print's
+    font does not have left out)."""
+
+    data: bytes
+    mime: str
+    printed_text: str
+    cut: bool
 
 
 @dataclass(frozen=True)
@@ -501,6 +515,26 @@ class OperatorConsole:
                                                        max_pixels=max_pixels))
         background = await self.media.read(slot.reference_key)
         return await local.preview(prepared.data, background.data, tolerance)
+    async def preview_late(self, tenant: str, provider: str, index: int, photo: bytes,
+                           text: str | None, request_base: str) -> LatePreview:
+        """What the booth prints when slot `index`'s window runs out with a QR code: `photo`
+        stamped with `text` (the card's unsaved line; None: the slot's) and a code of a share
+        link as long as a real one, which opens nothing (its token is never stored). No job,
+        nothing stored, counted against the preview budget like the key preview."""
+        slot = await self.slot(tenant, provider, index)
+        line = one_line(slot.printed_late_text if text is None else (text or
+                        slot.printed_late_text), MAX_LATE_TEXT_CHARS)
+        await self.previews.take(tenant)
+        max_pixels = self.settings.max_pixels
+        prepared = await run_cpu(lambda: prepare_photo(photo, max_side=PREVIEW_MAX_SIDE,
+                                                       max_pixels=max_pixels))
+        url = share_url(self.share_base(request_base), new_token(SHARE_TOKEN_BYTES))
+        data, mime = await run_cpu(lambda: qr_stamp.stamp(prepared.data, url, line,
+                                                          max_pixels=max_pixels))
+        drawn = qr_stamp.layout(prepared.width, prepared.height, url, line)
+        printed = drawn.text if drawn is not None else None
+        return LatePreview(data, mime, printed or "", cut=printed != line)
+
     # -- the booth's trace ------------------------------------------------------------------------
     async def trace(self, tenant: str, provider: str, index: int, *,
                     limit: int = 50) -> list[TraceEntry]:

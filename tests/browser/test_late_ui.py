@@ -370,3 +370,55 @@ def test_a_390px_phone_fits_the_card_the_statistics_and_the_viewer(
     expect(page.locator("#viewer .late-pill")).to_be_visible()
     assert page.evaluate(NO_SCROLL), "the viewer widens the phone page"
     page.screenshot(path=shots / "late_08_viewer_phone.png")
+
+
+def test_the_print_preview_shows_the_stamped_photo_and_a_line_cut_to_fit(
+        desktop: Page, phone: Page, service: Service, shots, tmp_path) -> None:
+    """Before the event: what the booth will print when the window runs out, from a sample
+    photo — the code and the card's (unsaved) line, and a warning when a strip's width cuts
+    the line. Nothing is stored (the preview's code opens no photo)."""
+
+    from tests.helpers import photos
+    from tests.helpers.qr import decode_qr
+
+    assert service.api("PUT", "/api/slots/local/10", json=BACKGROUND).status_code == 200
+    page = desktop
+    reload(page)
+    card = local_card(page, 10)
+    card.locator('[data-bind="when_late"]').select_option("original_qr")
+    preview = card.locator(".late-preview")
+    expect(preview).to_be_visible()
+    sample = tmp_path / "guest.jpg"
+    sample.write_bytes(photos.plain_photo(1800, 1200))
+    card.locator(".late-preview-file").set_input_files(str(sample))
+    note = card.locator(".late-preview-note")
+    expect(note).to_contain_text("Printed as: “Your AI photo is on its way: scan the code”.")
+    page.wait_for_function("() => { const i = document.querySelector('#slot-local-10 .late-preview-img');"
+                           " return !!i && i.complete && i.naturalWidth > 0; }")
+    preview.scroll_into_view_if_needed()
+    page.screenshot(path=shots / "late_09_print_preview_desktop.png")
+    # The picture shown is the one the server stamped: its code reads (at the print's size).
+    data = page.evaluate("""async () => {
+        const img = document.querySelector('#slot-local-10 .late-preview-img');
+        const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+        c.getContext('2d').drawImage(img, 0, 0); return c.toDataURL('image/png'); }""")
+    import base64
+
+    png = base64.b64decode(data.split(",", 1)[1])
+    assert decode_qr(png, print_short_side=683).startswith(f"{service.base}/s/")
+
+    # A strip booth on a phone, with a long line typed but not saved: cut, and said so.
+    phone_page = phone
+    reload(phone_page)
+    card = local_card(phone_page, 10)
+    card.locator('[data-bind="when_late"]').select_option("original_qr")
+    card.locator('[data-bind="late_text"]').fill("Ваше AI-фото уже в работе: отсканируйте код")
+    strip = tmp_path / "strip.jpg"
+    strip.write_bytes(photos.plain_photo(600, 1800))
+    card.locator(".late-preview-file").set_input_files(str(strip))
+    note = card.locator(".late-preview-note")
+    expect(note).to_contain_text("too long for this print")
+    expect(note).to_have_attribute("data-kind", "warn")
+    phone_page.wait_for_function(NO_SCROLL)
+    note.scroll_into_view_if_needed()
+    phone_page.screenshot(path=shots / "late_10_print_preview_strip_phone.png")

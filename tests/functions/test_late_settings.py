@@ -200,3 +200,47 @@ def test_jobs_and_statistics_carry_the_late_mark_of_their_own_account_only(api, 
     assert all(j["job_id"] != job.job_id for j in rival_stats["recent_jobs"])
     [rival_local] = [p for p in rival_stats["providers"] if p["provider"] == "local"]
     assert rival_local["total"]["late"] == 0 and rival_local["total"]["done"] == 0
+
+
+# -- the print's preview: what the booth prints when the window runs out ----------------------
+def test_the_late_preview_is_the_print_with_a_code_that_reads_and_opens_nothing(api, services) -> None:
+    from urllib.parse import unquote
+
+    from tests.helpers.qr import decode_qr
+
+    acme, rival = api
+    line = "Ваше AI-фото уже в работе: отсканируйте код"
+    sample = photos.plain_photo(1800, 1200)
+    r = acme.post("/api/slots/local/2/late-preview", files={"file": ("s.jpg", sample, "image/jpeg")},
+                  data={"text": line}, headers={"Origin": str(acme.base_url)})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "image/jpeg"
+    assert unquote(r.headers["x-boothai-printed-text"]) == line
+    assert r.headers["x-boothai-text-cut"] == "0"
+    assert photos.decode(r.content).size == (1024, 683)  # cut to the preview's size
+    link = decode_qr(r.content)
+    assert link.startswith(f"{acme.base_url}/s/") and len(link.rsplit("/", 1)[1]) == 32
+    assert httpx.get(link).status_code == 404  # a code like the real one, opening nothing
+    # Nothing stored, no job: the preview costs the store nothing.
+    assert run(services.repo.recent_jobs("acme")) == []
+    assert services.store.list("originals/") == []
+
+    # A strip's width cuts a long line; the card is told, with the line as printed.
+    strip = photos.plain_photo(600, 1800)
+    r = acme.post("/api/slots/local/2/late-preview", files={"file": ("s.jpg", strip, "image/jpeg")},
+                  data={"text": line}, headers={"Origin": str(acme.base_url)})
+    assert r.headers["x-boothai-text-cut"] == "1"
+    assert unquote(r.headers["x-boothai-printed-text"]).endswith("…")
+
+    # Without a text: the slot's saved line (empty: the English default).
+    r = acme.post("/api/slots/local/2/late-preview", files={"file": ("s.jpg", sample, "image/jpeg")},
+                  headers={"Origin": str(acme.base_url)})
+    assert unquote(r.headers["x-boothai-printed-text"]) == "Your AI photo is on its way: scan the code"
+
+    # Not an image: 415; a line over 80: 422; no operator: 401; another's slot is their own.
+    assert acme.post("/api/slots/local/2/late-preview", files={"file": ("s.jpg", b"nope", "image/jpeg")},
+                     headers={"Origin": str(acme.base_url)}).status_code == 415
+    assert acme.post("/api/slots/local/2/late-preview", files={"file": ("s.jpg", sample, "image/jpeg")},
+                     data={"text": "x" * 81}, headers={"Origin": str(acme.base_url)}).status_code == 422
+    assert httpx.post(f"{acme.base_url}/api/slots/local/2/late-preview",
+                      files={"file": ("s.jpg", sample, "image/jpeg")}).status_code == 401
