@@ -11,7 +11,7 @@ from shared import object_keys, thumbnails
 from shared.concurrency import run_cpu, run_io
 from shared.config import Settings
 from shared.domain import Slot
-from shared.images import PreparedImage, prepare_reference, sniff_mime, thumbnail
+from shared.images import PreparedImage, fit_bytes, prepare_reference, sniff_mime, thumbnail
 from shared.ports import ObjectStore
 from shared.repository import Repository
 
@@ -76,4 +76,11 @@ class Media:
         if thumb:
             small = await run_cpu(lambda: thumbnail(data, max_pixels=self.settings.max_pixels))
             return StoredImage(small, thumbnails.MIME)
+        limit = self.settings.response_body_limit
+        if limit is not None and len(data) > limit:
+            # On Lambda an answer's body is at most 4 MB: a 4K PNG result (~20 MB) would reach
+            # the guest's page, a gallery or the viewer as a bare 502. It goes as a JPEG that
+            # fits (as the booth's copy does); the store keeps the provider's file.
+            fitted, mime = await run_cpu(lambda: fit_bytes(data, max_bytes=limit))
+            return StoredImage(fitted, mime)
         return StoredImage(data, sniff_mime(data) or "application/octet-stream")

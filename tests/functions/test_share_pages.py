@@ -286,3 +286,25 @@ def test_slot_settings_save_the_switch_and_bound_the_days(booth) -> None:
     # A slot saved without the new fields: off, 7 days.
     plain = acme.put("/api/slots/local/3", json={**base, "enabled": False}).json()
     assert plain["share_pages"] is False and plain["share_days"] == 7
+
+
+def test_a_result_over_a_lambdas_answer_is_served_as_a_jpeg_that_fits(booth, monkeypatch):
+    """A Gemini 4K PNG is ~20 MB; a Lambda answer's body is at most 4 MB: the guest's page,
+    its download and the operator's viewer get a JPEG of it that fits, the store keeps the
+    provider's file. (Here the limit is lowered to the test's small PNG.)"""
+    from shared.config import Settings
+
+    job = _done_job(booth)
+    big = photos.noise_png(700, 500)  # incompressible: ~1 MB as PNG
+    booth["services"].store.put(job.result_key, big, "image/png")
+    limit = len(big) // 2
+    monkeypatch.setattr(Settings, "response_body_limit", property(lambda self: limit))
+    link = _share(booth["acme"], job.job_id)
+    for client, path in ((booth["guest"], f"{_path(link['url'])}/result"),
+                         (booth["guest"], f"{_path(link['url'])}/result?download=1"),
+                         (booth["acme"], f"/api/jobs/{job.job_id}/result")):
+        r = client.get(path)
+        assert r.status_code == 200, (path, r.status_code)
+        assert r.headers["content-type"] == "image/jpeg" and len(r.content) <= limit, path
+        assert photos.decode(r.content).size[0] > 0
+    assert booth["services"].store.get(job.result_key) == big
