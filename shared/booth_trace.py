@@ -65,6 +65,7 @@ _MIN_SCRUBBED = 4  # a shorter password would scrub ordinary letters out of ever
 
 class Outcome(StrEnum):
     ACCEPTED = "accepted"
+    LATE = "late"  # the window ran out: the booth got the original, the job went on
     REFUSED = "refused"
     FAILED = "failed"
     DONE = "done"
@@ -182,7 +183,7 @@ class Shot:
         """The booth got a photo: the result, or the original for a failed job, or the
         original of a job still working after the window (shared/late_results.py)."""
         if job.status in (JobStatus.QUEUED, JobStatus.RUNNING):
-            self._end(TraceEntry(self._at, Outcome.ACCEPTED, status, "late",
+            self._end(TraceEntry(self._at, Outcome.LATE, status, "late",
                                  "the window ran out: the booth got the original, the job "
                                  "goes on", job_id=job.job_id))
         elif job.status is JobStatus.DONE:

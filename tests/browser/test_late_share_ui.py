@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import Service
+from tests.browser.conftest import ADMIN, Service
 from tests.fakes.gemini_server import Behaviour, FakeGemini
 from tests.fakes.server import run_app_in_thread
 from tests.helpers import photos
@@ -90,3 +90,25 @@ def test_the_guest_scans_the_print_and_gets_the_ai_photo(browser: Browser, servi
     job = service.api("GET", f"/api/jobs/{answer.headers['x-boothai-job']}").json()
     assert job["status"] == "done" and job["late"] is True
     assert result == service.api("GET", job["result_url"]).content
+
+    # The operator sees on the slot's activity what the booth got, in words (RU too).
+    operator = browser.new_context(http_credentials={"username": ADMIN[0], "password": ADMIN[1]},
+                                   locale="en-US", viewport={"width": 1440, "height": 900})
+    try:
+        page = operator.new_page()
+        page.goto(service.base + "/")
+        page.wait_for_selector("body[data-ready=true]")
+        page.locator("#tab-gemini").click()
+        card = page.locator('[data-slot="gemini-2"]')
+        card.locator(".trace-toggle").click()
+        late = card.locator('.trace-entry[data-reason="late"]')
+        expect(late.locator(".trace-reason")).to_contain_text("it got the original")
+        expect(late.locator(".trace-status")).to_have_text("HTTP 200")
+        expect(late.locator(".outcome-pill")).to_have_text("original sent")
+        page.locator('.lang-btn[data-lang="ru"]').click()
+        expect(late.locator(".trace-reason")).to_contain_text("получила оригинал")
+        expect(late.locator(".outcome-pill")).to_have_text("отправлен оригинал")
+        card.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "late_share_3_activity_ru.png"))
+    finally:
+        operator.close()

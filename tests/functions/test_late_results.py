@@ -125,6 +125,7 @@ def test_the_booth_gets_the_original_in_time_and_the_job_ends_done_late(booth, g
     # The slot's trace says what the booth got.
     (entry,) = run(b["services"].console.trace("acme", "gemini", 1))
     assert entry.reason == "late" and entry.status == 200 and entry.job_id == job.job_id
+    assert entry.outcome == "late"
 
 
 def test_a_late_slot_whose_provider_answers_in_time_answers_as_always(booth, gemini):
