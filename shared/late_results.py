@@ -153,10 +153,6 @@ class InProcessFinisher:
         if not task.cancelled() and task.exception() is not None:
             log.error("late job failed to finish: %r", task.exception())
 
-    @property
-    def working(self) -> int:
-        return len(self._tasks)
-
 
 class _TaskRunning:
     def __init__(self, task: asyncio.Task[Finished]) -> None:

@@ -44,6 +44,12 @@ def share_path(token: str) -> str:
     return f"/s/{token}"
 
 
+def share_base(configured: str | None, request_base: str) -> str:
+    """Where share pages are served: BOOTHAI_SHARE_BASE_URL, else the address the request
+    came in at (the console and the booth ingest both serve the pages)."""
+    return (configured or request_base).rstrip("/")
+
+
 def share_url(base: str, token: str) -> str:
     """The page's full address under `base` (OperatorConsole.share_base)."""
     return f"{base.rstrip('/')}{share_path(token)}"

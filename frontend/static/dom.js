@@ -12,3 +12,12 @@ export function el(tag, attrs = {}, ...children) {
   for (const child of children) if (child) node.append(child);
   return node;
 }
+
+// A refused fetch() in words: the server's `detail` when it sent JSON, else the status.
+export async function errorText(response) {
+  try {
+    const body = await response.json();
+    if (typeof body.detail === "string") return body.detail;
+  } catch { /* not JSON */ }
+  return `${response.status} ${response.statusText}`;
+}

@@ -7,6 +7,7 @@
 // slot's share pages are off (422 share_pages_off): so choosing one switches them on here, and
 // says so.
 
+import { errorText } from "./dom.js";
 import { STRINGS } from "./i18n.js";
 
 const CHOICES = ["error", "original", "original_qr"];
@@ -197,14 +198,5 @@ export class LateControl {
       else input.removeAttribute("aria-describedby");
       input.disabled = !card.usable;
     }
-  }
-}
-
-async function errorText(response) {
-  try {
-    const body = await response.json();
-    return typeof body.detail === "string" ? body.detail : response.statusText;
-  } catch {
-    return response.statusText || String(response.status);
   }
 }

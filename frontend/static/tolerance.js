@@ -4,6 +4,8 @@
 // at the slider's value onto the slot's saved background, cancelling the request before it.
 // No job is made and nothing is stored.
 
+import { errorText } from "./dom.js";
+
 const DEBOUNCE_MS = 250;
 let ui = null; // { t, el } from app.js
 
@@ -153,12 +155,4 @@ async function shrink(file) {
   } catch {
     return file; // not decodable here: the server says what is wrong with it (415)
   }
-}
-
-async function errorText(response) {
-  try {
-    const body = await response.json();
-    if (typeof body.detail === "string") return body.detail;
-  } catch { /* not JSON */ }
-  return `${response.status} ${response.statusText}`;
 }

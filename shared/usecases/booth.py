@@ -35,7 +35,7 @@ from shared.errors import BoothaiError, InvalidInput, NotFound
 from shared.late_results import QueueFinisher
 from shared.pipeline import BoothAnswer, BoothPipeline
 from shared.repository import Repository
-from shared.share_links import ShareLinks
+from shared.share_links import ShareLinks, share_base
 
 
 @dataclass(frozen=True)
@@ -99,12 +99,6 @@ class BoothIngest:
         self.pipeline = pipeline
         self.trace = trace
 
-    def share_base(self, request_base: str | None) -> str | None:
-        # The ingest serves the share pages too (functions/ingest.py): on AWS its Function
-        # URL is the one address a booth's QR code can name without a custom domain.
-        base = self.settings.share_base_url or request_base
-        return base.rstrip("/") if base else None
-
     async def open(self, token: str, *, received_at: float) -> BoothVisit:
         """The slot behind an upload link; NotFound for an unknown one."""
         deadline = BoothDeadline.from_arrival(received_at, self.settings)
@@ -140,7 +134,7 @@ class BoothIngest:
     async def process(self, admitted: Admitted, photo: bytes | None, *,
                       form: Mapping[str, str] | None = None,
                       query: Mapping[str, str] | None = None,
-                      request_base: str | None = None) -> BoothAnswer:
+                      request_base: str = "") -> BoothAnswer:
         """Run the slot on the photo (the form's `fileToUpload`); its prompt filled from the
         form's text fields and the link's query string (shared/prompt_fields.py).
         `request_base`: the address the booth reached, where the job's share page is served
@@ -152,6 +146,7 @@ class BoothIngest:
                                              source=JobSource.BOOTH, on_job=visit.shot.accepted,
                                              own_keys=visit.tenant.own_keys,
                                              fields=prompt_fields.values(form, query),
-                                             share_base=self.share_base(request_base))
+                                             share_base=share_base(self.settings.share_base_url,
+                                                                   request_base))
         visit.shot.answered(answer.job)
         return answer

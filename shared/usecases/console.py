@@ -79,7 +79,7 @@ from shared.providers.local import KeyPreview, LocalProvider
 from shared.repository import Repository
 from shared.secret_box import SealedSecretError
 from shared.share_links import TOKEN_BYTES as SHARE_TOKEN_BYTES
-from shared.share_links import ShareLink, ShareLinks, share_url
+from shared.share_links import ShareLink, ShareLinks, share_base, share_url
 from shared.slot_rules import Capabilities, SlotProblem, slot_problem
 from shared.throttle import RequestBudget, Throttle
 
@@ -581,9 +581,7 @@ class OperatorConsole:
 
     # -- public share pages (shared/share_links.py; served by shared/usecases/share_pages.py) --------
     def share_base(self, request_base: str) -> str:
-        """Where share links point: BOOTHAI_SHARE_BASE_URL, else the console's own address
-        (the pages are served with the console)."""
-        return (self.settings.share_base_url or request_base).rstrip("/")
+        return share_base(self.settings.share_base_url, request_base)
 
     async def _job_and_slot(self, tenant: str, job_id: str) -> tuple[Job, Slot]:
         job = await self.job(tenant, job_id)
