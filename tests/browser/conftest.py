@@ -143,6 +143,52 @@ def context(browser: Browser, service: Service) -> Iterator[BrowserContext]:
     ctx.close()
 
 
+def operator_page(browser: Browser, service: Service, viewport: dict, **options) -> Iterator[Page]:
+    """The operator's console in a fresh context of its own size (desktop, phone), signed in
+    and ready; a JavaScript error on the page fails the test. For `yield from` in a fixture."""
+    ctx: BrowserContext = browser.new_context(
+        http_credentials={"username": ADMIN[0], "password": ADMIN[1]}, locale="en-US",
+        viewport=viewport, **options)
+    errors: list[str] = []
+    try:
+        page = ctx.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(service.base + "/")
+        page.wait_for_selector("body[data-ready=true]")
+        yield page
+    finally:
+        ctx.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def operator_session(browser: Browser, service: Service,
+                     options: dict) -> tuple[BrowserContext, Page, list]:
+    """The signed-in console in its own context (clipboard and downloads allowed), for tests
+    that open a second browser beside it; the caller closes the context and checks the
+    returned list of page errors."""
+    ctx = browser.new_context(http_credentials={"username": ADMIN[0], "password": ADMIN[1]},
+                              locale="en-US", accept_downloads=True, **options)
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=service.base)
+    errors: list[str] = []
+    page = ctx.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(service.base + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    return ctx, page, errors
+
+
+def guest_session(browser: Browser, options: dict,
+                  locale: str = "en-US") -> tuple[BrowserContext, Page, list]:
+    """A fresh browser with no credentials at all: a guest's phone. The list collects page
+    errors and console errors (a CSP refusal is one)."""
+    ctx = browser.new_context(locale=locale, accept_downloads=True, **options)
+    page = ctx.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    return ctx, page, problems
+
+
 @pytest.fixture
 def page(context: BrowserContext, service: Service) -> Iterator[Page]:
     page = context.new_page()

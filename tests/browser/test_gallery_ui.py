@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import ADMIN, Service, beach, green_screen_photo
+from tests.browser.conftest import Service, beach, green_screen_photo, guest_session, operator_session
 
 pytestmark = pytest.mark.browser
 
@@ -80,28 +80,6 @@ def event(service: Service) -> dict:
     return {"done": done, "hidden": [failed["job_id"], tried.headers["x-boothai-job"], elsewhere]}
 
 
-def _operator(browser: Browser, service: Service, options: dict) -> tuple[BrowserContext, Page, list]:
-    ctx = browser.new_context(http_credentials={"username": ADMIN[0], "password": ADMIN[1]},
-                              locale="en-US", accept_downloads=True, **options)
-    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=service.base)
-    errors: list[str] = []
-    page = ctx.new_page()
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(service.base + "/")
-    page.wait_for_selector("body[data-ready=true]")
-    return ctx, page, errors
-
-
-def _guest(browser: Browser, options: dict, locale: str = "en-US") -> tuple[BrowserContext, Page, list]:
-    """A fresh browser with no credentials at all: a guest's phone."""
-    ctx = browser.new_context(locale=locale, accept_downloads=True, **options)
-    page = ctx.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    return ctx, page, problems
-
-
 def _galleries(page: Page):
     page.get_by_role("button", name="Statistics").click()
     section = page.locator("#galleries")
@@ -112,7 +90,7 @@ def _galleries(page: Page):
 
 def test_make_download_all_open_as_a_guest_and_revoke(browser: Browser, service: Service,
                                                      event, shots) -> None:
-    ctx, page, errors = _operator(browser, service, DESKTOP)
+    ctx, page, errors = operator_session(browser, service, DESKTOP)
     try:
         section = _galleries(page)
         section.locator(".gallery-name").fill("Anna & Max")
@@ -152,7 +130,7 @@ def test_make_download_all_open_as_a_guest_and_revoke(browser: Browser, service:
 
         # A guest's browser, no credentials: the three photos, newest first, and nothing else.
         for options, name in ((DESKTOP, "gallery_page_desktop.png"), (PHONE, "gallery_page_phone.png")):
-            gctx, guest, problems = _guest(browser, options)
+            gctx, guest, problems = guest_session(browser, options)
             try:
                 assert guest.goto(url).status == 200
                 expect(guest.get_by_role("heading", name="Anna & Max")).to_be_visible()
@@ -182,7 +160,7 @@ def test_make_download_all_open_as_a_guest_and_revoke(browser: Browser, service:
         for hidden in event["hidden"]:
             assert httpx.get(f"{url}/p/{hidden}").status_code == 404
 
-        gctx, guest, _ = _guest(browser, PHONE, locale="ru-RU")
+        gctx, guest, _ = guest_session(browser, PHONE, locale="ru-RU")
         try:
             guest.goto(url)
             expect(guest.locator("p.until")).to_contain_text("Галерея доступна до")
@@ -197,7 +175,7 @@ def test_make_download_all_open_as_a_guest_and_revoke(browser: Browser, service:
         item.get_by_role("button", name="Yes, revoke").click()
         expect(section.locator(".gallery-item")).to_have_count(0)
         expect(section.locator(".gallery-msg")).to_contain_text("revoked")
-        gctx, guest, _ = _guest(browser, PHONE)
+        gctx, guest, _ = guest_session(browser, PHONE)
         try:
             assert guest.goto(url).status == 404
             expect(guest.get_by_role("heading", name="Page not found")).to_be_visible()
@@ -215,7 +193,7 @@ def test_the_galleries_section_fits_a_phone_and_speaks_russian(
                        json={"name": "Выпускной 11 «Б» — очень длинное название праздника",
                              "slots": [f"local#{SLOT:02d}", f"local#{OTHER:02d}"]})
     assert made.status_code == 201, made.text
-    ctx, page, errors = _operator(browser, service, PHONE)
+    ctx, page, errors = operator_session(browser, service, PHONE)
     try:
         section = _galleries(page)
         expect(section.locator(".gallery-item")).to_have_count(1)
@@ -251,7 +229,7 @@ def test_a_large_event_pages_sixty_at_a_time_on_a_phone(browser: Browser, servic
     _job_done(service, made[-1])
     gallery = service.api("POST", "/api/galleries",
                           json={"name": "Big night", "slots": [f"local#{index:02d}"]}).json()
-    gctx, guest, problems = _guest(browser, PHONE)
+    gctx, guest, problems = guest_session(browser, PHONE)
     try:
         guest.goto(gallery["url"])
         expect(guest.locator(".thumb")).to_have_count(60)

@@ -15,9 +15,9 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import ADMIN, Service, beach, green_screen_photo
+from tests.browser.conftest import Service, beach, green_screen_photo, operator_page
 from tests.helpers import photos
 
 pytestmark = pytest.mark.browser
@@ -63,29 +63,13 @@ def jobs(service: Service) -> dict:
 
 @pytest.fixture
 def desktop(browser: Browser, service: Service) -> Iterator[Page]:
-    yield from _page(browser, service, {"width": 1440, "height": 900})
+    yield from operator_page(browser, service, {"width": 1440, "height": 900})
 
 
 @pytest.fixture
 def phone(browser: Browser, service: Service) -> Iterator[Page]:
-    yield from _page(browser, service, {"width": 390, "height": 844}, device_scale_factor=2,
+    yield from operator_page(browser, service, {"width": 390, "height": 844}, device_scale_factor=2,
                      is_mobile=True, has_touch=True)
-
-
-def _page(browser: Browser, service: Service, viewport: dict, **options) -> Iterator[Page]:
-    ctx: BrowserContext = browser.new_context(
-        http_credentials={"username": ADMIN[0], "password": ADMIN[1]}, locale="en-US",
-        viewport=viewport, **options)
-    errors: list[str] = []
-    try:
-        page = ctx.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(service.base + "/")
-        page.wait_for_selector("body[data-ready=true]")
-        yield page
-    finally:
-        ctx.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
 
 
 def open_statistics(page: Page):

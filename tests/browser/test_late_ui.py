@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from shared import object_keys
 from shared.config import Settings
@@ -26,7 +26,7 @@ from shared.domain import (
     new_job_id,
 )
 from shared.services import Services, build_services
-from tests.browser.conftest import ADMIN, Service, beach, green_screen_photo
+from tests.browser.conftest import Service, beach, green_screen_photo, operator_page
 
 pytestmark = pytest.mark.browser
 
@@ -36,30 +36,14 @@ BACKGROUND = {"name": "", "type": "background", "prompt": "", "enabled": False}
 RU_SHARE_PAGES_OFF = "QR-код открывает страницу фото: включите для этого слота страницы для гостей."
 
 
-def _page(browser: Browser, service: Service, viewport: dict, **options) -> Iterator[Page]:
-    ctx: BrowserContext = browser.new_context(
-        http_credentials={"username": ADMIN[0], "password": ADMIN[1]}, locale="en-US",
-        viewport=viewport, **options)
-    errors: list[str] = []
-    try:
-        page = ctx.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(service.base + "/")
-        page.wait_for_selector("body[data-ready=true]")
-        yield page
-    finally:
-        ctx.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
-
-
 @pytest.fixture
 def desktop(browser: Browser, service: Service) -> Iterator[Page]:
-    yield from _page(browser, service, {"width": 1440, "height": 900})
+    yield from operator_page(browser, service, {"width": 1440, "height": 900})
 
 
 @pytest.fixture
 def phone(browser: Browser, service: Service) -> Iterator[Page]:
-    yield from _page(browser, service, {"width": 390, "height": 844}, device_scale_factor=2,
+    yield from operator_page(browser, service, {"width": 390, "height": 844}, device_scale_factor=2,
                      is_mobile=True, has_touch=True)
 
 

@@ -10,9 +10,9 @@ import time
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import ADMIN, Service, beach, green_screen_photo
+from tests.browser.conftest import Service, beach, green_screen_photo, guest_session, operator_session
 
 pytestmark = pytest.mark.browser
 
@@ -35,28 +35,6 @@ def ready_slot(service: Service) -> dict:
     assert r.status_code == 200, r.text
     assert r.json()["share_pages"] is False  # off until the operator switches it on
     return r.json()
-
-
-def _operator(browser: Browser, service: Service, options: dict) -> tuple[BrowserContext, Page, list]:
-    ctx = browser.new_context(http_credentials={"username": ADMIN[0], "password": ADMIN[1]},
-                              locale="en-US", **options)
-    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=service.base)
-    errors: list[str] = []
-    page = ctx.new_page()
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(service.base + "/")
-    page.wait_for_selector("body[data-ready=true]")
-    return ctx, page, errors
-
-
-def _guest(browser: Browser, options: dict, locale: str = "en-US") -> tuple[BrowserContext, Page, list]:
-    """A fresh browser with no credentials at all: a guest's phone."""
-    ctx = browser.new_context(locale=locale, accept_downloads=True, **options)
-    page = ctx.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(str(exc)))
-    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    return ctx, page, problems
 
 
 def _booth_photo(service: Service, slot: dict) -> str:
@@ -86,7 +64,7 @@ def _open_job(page: Page, job_id: str, *, stats_open: bool = False):
 
 def test_share_link_copied_from_the_viewer_opens_without_credentials(
         browser: Browser, service: Service, ready_slot, shots) -> None:
-    ctx, page, errors = _operator(browser, service, DESKTOP)
+    ctx, page, errors = operator_session(browser, service, DESKTOP)
     try:
         # The slot's card: share pages on, links living 3 days, saved.
         page.locator("#tab-local").click()
@@ -117,7 +95,7 @@ def test_share_link_copied_from_the_viewer_opens_without_credentials(
 
         # A guest's browser, no credentials: the result, a download, nothing blocked.
         for options, name in ((DESKTOP, "share_page_desktop.png"), (PHONE, "share_page_phone.png")):
-            gctx, guest, problems = _guest(browser, options)
+            gctx, guest, problems = guest_session(browser, options)
             try:
                 response = guest.goto(url)
                 assert response.status == 200
@@ -135,7 +113,7 @@ def test_share_link_copied_from_the_viewer_opens_without_credentials(
             finally:
                 gctx.close()
 
-        gctx, guest, problems = _guest(browser, PHONE, locale="ru-RU")
+        gctx, guest, problems = guest_session(browser, PHONE, locale="ru-RU")
         try:
             guest.goto(url)
             expect(guest.get_by_role("heading", name="Ваше фото готово")).to_be_visible()
@@ -148,7 +126,7 @@ def test_share_link_copied_from_the_viewer_opens_without_credentials(
         # Revoked from the viewer: the same link is a 404 for the guest.
         share.get_by_role("button", name="Revoke").click()
         expect(share).to_have_attribute("data-state", "none")
-        gctx, guest, _ = _guest(browser, PHONE)
+        gctx, guest, _ = guest_session(browser, PHONE)
         try:
             response = guest.goto(url)
             assert response.status == 404
@@ -170,7 +148,7 @@ def test_the_viewer_share_block_fits_a_phone(browser: Browser, service: Service,
                       "share_pages": True})
     job_id = _booth_photo(service, ready_slot)
     assert service.api("POST", f"/api/jobs/{job_id}/share").status_code == 200
-    ctx, page, errors = _operator(browser, service, PHONE)
+    ctx, page, errors = operator_session(browser, service, PHONE)
     try:
         share = _open_job(page, job_id)
         expect(share).to_have_attribute("data-state", "live")
